@@ -1,0 +1,16 @@
+# The two commands of the README's quick start. Both bootstrap ./.venv from uv.lock first.
+.PHONY: serve test lint bootstrap
+
+bootstrap:
+	@scripts/bootstrap.sh
+
+serve: bootstrap
+	.venv/bin/backbeat serve
+
+lint: bootstrap
+	.venv/bin/ruff check backbeat tests
+	.venv/bin/ruff format --check backbeat tests
+	.venv/bin/mypy backbeat
+
+test: lint
+	.venv/bin/pytest

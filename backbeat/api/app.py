@@ -1,0 +1,82 @@
+"""The FastAPI application."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from pydantic import BaseModel, TypeAdapter
+
+from backbeat import __version__
+from backbeat.api import errors
+from backbeat.api.docs import RESPONSE_MODELS
+from backbeat.api.middleware import BodyLimitMiddleware, CorsMiddleware, ErrorBoundaryMiddleware
+from backbeat.api.requests import CreateTaskRequest, DeleteTaskRequest, UpdateTaskRequest
+from backbeat.api.routes import runs, tasks
+from backbeat.wiring import Backbeat
+
+DESCRIPTION = """\
+Backbeat runs scheduled AI-agent tasks for music teams and implements the Recoup Tasks API.
+
+Every `/api` operation needs exactly one of `x-api-key: <key>` or `Authorization: Bearer <key>`.
+Errors are `{"status": "error", "error": text, "message": text}`, plus `missing_fields` (the
+path of the first failing field) on validation failures. Fields and parameters marked
+`x-backbeat-extension` are Backbeat additions to the Recoup contract.
+"""
+
+REQUEST_MODELS: list[type[BaseModel]] = [CreateTaskRequest, UpdateTaskRequest, DeleteTaskRequest]
+
+
+def create_app(backbeat: Backbeat) -> FastAPI:
+    app = FastAPI(
+        title="Backbeat: Recoup Tasks API",
+        version=__version__,
+        description=DESCRIPTION,
+        docs_url="/docs",
+        redoc_url=None,
+        openapi_url="/openapi.json",
+    )
+    app.state.backbeat = backbeat
+    errors.install(app)
+    app.include_router(tasks.router)
+    app.include_router(runs.router)
+    # Added last is outermost: CORS wraps everything, so even a 413 or a 500 carries it.
+    app.add_middleware(ErrorBoundaryMiddleware)
+    app.add_middleware(BodyLimitMiddleware, limit=backbeat.settings.max_body_bytes)
+    app.add_middleware(CorsMiddleware, origins=backbeat.settings.cors_origins)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = build_openapi(app)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app
+
+
+def build_openapi(app: FastAPI) -> dict[str, Any]:
+    schema = get_openapi(
+        title=app.title,
+        version=app.version,
+        openapi_version="3.1.0",
+        description=app.description,
+        routes=app.routes,
+    )
+    components = schema.setdefault("components", {})
+    schemas = components.setdefault("schemas", {})
+    for model in [*REQUEST_MODELS, *RESPONSE_MODELS]:
+        body = TypeAdapter(model).json_schema(ref_template="#/components/schemas/{model}")
+        schemas.update(body.pop("$defs", {}))
+        schemas[model.__name__] = body
+    components["securitySchemes"] = {
+        "apiKeyAuth": {"type": "apiKey", "in": "header", "name": "x-api-key"},
+        "bearerAuth": {"type": "http", "scheme": "bearer"},
+    }
+    security: list[dict[str, list[str]]] = [{"apiKeyAuth": []}, {"bearerAuth": []}]
+    schema["security"] = security
+    for path, operations in schema["paths"].items():
+        if path.startswith("/api/"):
+            for operation in operations.values():
+                operation["security"] = security
+    return schema

@@ -1,0 +1,297 @@
+"""What /openapi.json says about each route. The routes parse requests by hand (credentials
+before body, the real service's messages), so their documentation is declared here, and
+tests/api/test_openapi_agreement.py checks it against ../shared/openapi.yaml.
+
+The TypedDicts below describe response bodies; routes build plain dicts of these shapes.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, NotRequired, Required, TypedDict
+
+from pydantic import Field
+
+from backbeat.domain.runs import AttemptStatus, RunStatus
+
+EXTENSION: dict[str, Any] = {"x-backbeat-extension": True}
+
+
+def _described(description: str, **extra: Any) -> Any:
+    return Field(description=description, json_schema_extra=extra or None)
+
+
+def _extension(description: str) -> Any:
+    return Field(description=f"Extension: {description}", json_schema_extra=EXTENSION)
+
+
+_DATE_TIME = Field(json_schema_extra={"format": "date-time"})
+_UUID_FIELD = Field(json_schema_extra={"format": "uuid"})
+
+
+class Error(TypedDict):
+    status: Literal["error"]
+    error: Annotated[str, _described("Human-readable error message")]
+    message: Annotated[str, _described("The same message, for clients that read `message`")]
+    missing_fields: NotRequired[
+        Annotated[
+            list[str | int],
+            _described("Path of the first field that failed validation (validation errors only)"),
+        ]
+    ]
+
+
+class RunErrorInfo(TypedDict, total=False):
+    message: str
+    name: str
+    stackTrace: str
+
+
+class RunEnv(TypedDict, total=False):
+    id: str
+    name: str
+    user: str | None
+
+
+class RunAttempt(TypedDict, total=False):
+    id: Annotated[str, _described("Attempt ID, prefixed with `attempt_`")]
+    number: Annotated[int, _extension("1 for the first attempt, 2 for the first retry…")]
+    status: AttemptStatus
+    createdAt: Annotated[str, _DATE_TIME]
+    updatedAt: Annotated[str, _DATE_TIME]
+    startedAt: str | None
+    completedAt: str | None
+    error: RunErrorInfo | None
+
+
+class TaskRunResponse(TypedDict, total=False):
+    """A run, in Trigger.dev's run shape. Listings leave out payload, output, error, attempts."""
+
+    id: Required[Annotated[str, _described("The unique run identifier, prefixed with `run_`")]]
+    status: Required[RunStatus]
+    taskIdentifier: Required[str]
+    idempotencyKey: str | None
+    version: str
+    isTest: bool
+    createdAt: Required[Annotated[str, _DATE_TIME]]
+    updatedAt: Required[Annotated[str, _DATE_TIME]]
+    startedAt: str | None
+    finishedAt: str | None
+    delayedUntil: str | None
+    ttl: Any
+    expiredAt: str | None
+    tags: list[str]
+    metadata: dict[str, Any] | None
+    costInCents: float
+    baseCostInCents: float
+    durationMs: float
+    env: RunEnv
+    depth: int
+    batchId: str | None
+    triggerFunction: Literal["trigger", "triggerAndWait", "batchTrigger", "batchTriggerAndWait"]
+    payload: Annotated[Any, _described("Only when retrieving by runId.")]
+    output: Annotated[dict[str, Any] | None, _described("Only when retrieving by runId.")]
+    error: Annotated[RunErrorInfo | None, _described("Only when retrieving by runId.")]
+    attempts: Annotated[list[RunAttempt], _described("Only when retrieving by runId.")]
+    schedule: Annotated[dict[str, Any] | None, _described("Only when retrieving by runId.")]
+    relatedRuns: Annotated[dict[str, Any] | None, _described("Only when retrieving by runId.")]
+    taskId: Annotated[str | None, _extension("the task this run belongs to.")]
+    trigger: Annotated[
+        Literal["scheduled", "catch_up", "manual"],
+        _extension("why the run exists: on time, caught up late, or run now."),
+    ]
+    attemptCount: Annotated[int, _extension("attempts started so far.")]
+
+
+class Task(TypedDict, total=False):
+    id: Annotated[str, _UUID_FIELD]
+    title: str
+    prompt: str
+    schedule: str
+    account_id: Annotated[str, _UUID_FIELD]
+    artist_account_id: Annotated[str, _UUID_FIELD]
+    enabled: bool | None
+    trigger_schedule_id: str | None
+    recent_runs: Annotated[list[TaskRunResponse], _described("Last 5 runs, newest first.")]
+    upcoming: Annotated[list[str], _described("Next 5 fire times, ISO 8601 UTC.")]
+    owner_email: str | None
+    model: str | None
+    timezone: str | None
+    created_at: Annotated[str, _extension("when the task was created.")]
+    updated_at: Annotated[str, _extension("when the task last changed.")]
+    misfire_grace_seconds: Annotated[int | None, _extension("catch-up window, seconds.")]
+    max_attempts: Annotated[int | None, _extension("attempts per run.")]
+
+
+class TasksResponse(TypedDict):
+    status: Literal["success", "error"]
+    tasks: list[Task]
+    error: NotRequired[str]
+
+
+class TaskRunsResponse(TypedDict):
+    status: Literal["success", "error"]
+    runs: list[TaskRunResponse]
+    error: NotRequired[str]
+    next_cursor: NotRequired[
+        Annotated[str | None, _extension("pass as `cursor` for the next, older page.")]
+    ]
+
+
+class DeleteTaskResponse(TypedDict):
+    status: Literal["success", "error"]
+    error: NotRequired[str]
+
+
+RESPONSE_MODELS: list[Any] = [
+    Error,
+    Task,
+    TaskRunResponse,
+    TasksResponse,
+    TaskRunsResponse,
+    DeleteTaskResponse,
+]
+
+
+def _json(component: str) -> dict[str, Any]:
+    return {"application/json": {"schema": {"$ref": f"#/components/schemas/{component}"}}}
+
+
+def _ok(description: str, component: str) -> dict[str, Any]:
+    return {"description": description, "content": _json(component)}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return _ok(description, "Error")
+
+
+_AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: _error("Missing or invalid credentials"),
+    403: _error("Forbidden: the account, task or artist is outside the caller's scope"),
+    500: _error("Internal server error"),
+}
+_BODY_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: _error("Invalid JSON or a field that failed validation (first issue reported)"),
+    413: _error("Body larger than the server's limit"),
+}
+
+
+def _query(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "schema": schema,
+        "description": description,
+    }
+
+
+def _body(component: str, description: str) -> dict[str, Any]:
+    return {
+        "requestBody": {
+            "description": description,
+            "required": True,
+            "content": _json(component),
+        }
+    }
+
+
+_UUID = {"type": "string", "format": "uuid"}
+
+LIST_TASKS: dict[str, Any] = {
+    "summary": "List scheduled tasks",
+    "description": "Tasks of the caller's account (or of `account_id`), newest first.",
+    "responses": {
+        200: _ok("Tasks retrieved successfully", "TasksResponse"),
+        400: _error("Bad request"),
+        **_AUTH_ERRORS,
+    },
+    "openapi_extra": {
+        "parameters": [
+            _query("id", "Filter by task ID (UUID).", _UUID),
+            _query(
+                "account_id", "List this account's tasks, when the caller may act for it.", _UUID
+            ),
+            _query("artist_account_id", "Only tasks for this artist account.", _UUID),
+            _query("enabled", "Filter by enabled state (true/false).", {"type": "boolean"}),
+        ]
+    },
+}
+
+CREATE_TASK: dict[str, Any] = {
+    "summary": "Create scheduled task",
+    "description": "Create a task that runs a prompt against an artist on a cron schedule. "
+    "Answers a `TasksResponse` with the created task.",
+    "responses": {
+        200: _ok("Task created successfully", "TasksResponse"),
+        **_BODY_ERRORS,
+        **_AUTH_ERRORS,
+    },
+    "openapi_extra": _body("CreateTaskRequest", "Task to create"),
+}
+
+UPDATE_TASK: dict[str, Any] = {
+    "summary": "Update scheduled task",
+    "description": "Only `id` is required; the fields given are updated.",
+    "responses": {
+        200: _ok("Task updated successfully", "TasksResponse"),
+        **_BODY_ERRORS,
+        **_AUTH_ERRORS,
+        404: _error("No task exists with the given `id`."),
+    },
+    "openapi_extra": _body(
+        "UpdateTaskRequest", "JSON object with `id` and optional fields to merge onto the task."
+    ),
+}
+
+DELETE_TASK: dict[str, Any] = {
+    "summary": "Delete scheduled task",
+    "description": "Delete a task by id (JSON body). Its schedule stops at once; past runs stay "
+    "retrievable through /api/tasks/runs. Answers only the status.",
+    "responses": {
+        200: _ok("Deleted", "DeleteTaskResponse"),
+        **_BODY_ERRORS,
+        **_AUTH_ERRORS,
+        404: _error("Task not found"),
+    },
+    "openapi_extra": _body("DeleteTaskRequest", "The task to delete"),
+}
+
+LIST_RUNS: dict[str, Any] = {
+    "summary": "Retrieve or list task runs",
+    "description": "With runId: that run in full (payload, output, error, attempts). Without "
+    "runId: the caller's recent runs, newest first, without payload/output/error/attempts.",
+    "responses": {
+        200: _ok("Runs", "TaskRunsResponse"),
+        400: _error("Invalid query"),
+        **_AUTH_ERRORS,
+        404: _error("Task run not found"),
+    },
+    "openapi_extra": {
+        "parameters": [
+            _query("runId", "A run id (`run_…`). Absent or blank lists runs.", {"type": "string"}),
+            _query(
+                "account_id", "List runs of this account, when the caller may act for it.", _UUID
+            ),
+            _query(
+                "limit",
+                "Page size.",
+                {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
+            ),
+            {**_query("task_id", "Extension: only this task's runs.", _UUID), **EXTENSION},
+            {
+                **_query(
+                    "status",
+                    "Extension: only runs in this status.",
+                    {"type": "string", "enum": [status.value for status in RunStatus]},
+                ),
+                **EXTENSION,
+            },
+            {
+                **_query(
+                    "cursor", "Extension: `next_cursor` of the previous page.", {"type": "string"}
+                ),
+                **EXTENSION,
+            },
+        ]
+    },
+}

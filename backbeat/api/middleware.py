@@ -1,0 +1,159 @@
+"""ASGI middleware: CORS as the real service sends it, a body limit, and a last-resort 500."""
+
+from __future__ import annotations
+
+import logging
+
+import orjson
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+log = logging.getLogger("backbeat.api")
+
+ALLOWED_METHODS = "GET, POST, PUT, DELETE, OPTIONS, PATCH"
+ALLOWED_HEADERS = "Content-Type, Authorization, X-Requested-With, x-api-key"
+
+
+def error_bytes(message: str) -> bytes:
+    return orjson.dumps({"status": "error", "error": message, "message": message})
+
+
+async def send_error(send: Send, status: int, message: str) -> None:
+    body = error_bytes(message)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class CorsMiddleware:
+    """Every response carries the CORS headers; OPTIONS on any path is a 200 preflight."""
+
+    def __init__(self, app: ASGIApp, origins: list[str]) -> None:
+        self.app = app
+        self.any_origin = "*" in origins
+        self.origins = {origin.rstrip("/") for origin in origins}
+
+    def _headers(self, scope: Scope) -> list[tuple[bytes, bytes]]:
+        headers = [
+            (b"access-control-allow-methods", ALLOWED_METHODS.encode()),
+            (b"access-control-allow-headers", ALLOWED_HEADERS.encode()),
+        ]
+        if self.any_origin:
+            return [(b"access-control-allow-origin", b"*"), *headers]
+        origin = dict(scope["headers"]).get(b"origin", b"").decode("latin-1")
+        headers.append((b"vary", b"Origin"))
+        if origin.rstrip("/") in self.origins:
+            headers.insert(0, (b"access-control-allow-origin", origin.encode("latin-1")))
+        return headers
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        cors = self._headers(scope)
+        if scope["method"] == "OPTIONS":
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [
+                        *cors,
+                        (b"access-control-max-age", b"86400"),
+                        (b"content-length", b"0"),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": b""})
+            return
+
+        async def send_with_cors(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), *cors]
+            await send(message)
+
+        await self.app(scope, receive, send_with_cors)
+
+
+class BodyLimitMiddleware:
+    """Refuse bodies over `limit` bytes with a 413 before anything parses them."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        too_large = f"Request body is larger than the {self.limit} bytes this server accepts"
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None:
+            try:
+                declared = int(length)
+            except ValueError:
+                await send_error(send, 400, "Content-Length must be a number")
+                return
+            if declared > self.limit:
+                await send_error(send, 413, too_large)
+                return
+        # Read the whole body (it is small or refused), then hand it on in one message.
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.limit:
+                await send_error(send, 413, too_large)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        delivered = False
+
+        async def replay() -> Message:
+            nonlocal delivered
+            if not delivered:
+                delivered = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+
+class ErrorBoundaryMiddleware:
+    """An unexpected exception becomes a 500 in the documented error shape, and is logged."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception:
+            log.exception(
+                "request failed", extra={"event": "http.error", "path": scope.get("path")}
+            )
+            if not started:
+                await send_error(send, 500, "Internal server error")

@@ -1,0 +1,54 @@
+"""Query-string parsers, each raising the message a person should read."""
+
+from __future__ import annotations
+
+import math
+from uuid import UUID
+
+from backbeat.api.requests import is_uuid
+from backbeat.domain.errors import InvalidInput
+from backbeat.domain.runs import RunStatus
+
+
+def uuid_param(name: str, raw: str) -> UUID:
+    if not is_uuid(raw):
+        raise InvalidInput(f"{name} must be a valid UUID", [name])
+    return UUID(raw)
+
+
+def bool_param(name: str, raw: str) -> bool:
+    if raw == "true":
+        return True
+    if raw == "false":
+        return False
+    raise InvalidInput(f"{name} must be true or false", [name])
+
+
+def text_param(name: str, raw: str) -> str:
+    return raw
+
+
+def limit_param(name: str, raw: str) -> int:
+    """Coerced like the real service's `z.coerce.number().int().min(1).max(100)`."""
+    text = raw.strip()
+    try:
+        number = float(text) if text else 0.0
+    except ValueError:
+        number = math.nan
+    if math.isnan(number):
+        raise InvalidInput("Invalid input: expected number, received NaN", [name])
+    if math.isfinite(number) and number != int(number):
+        raise InvalidInput("Invalid input: expected int, received number", [name])
+    if number < 1:
+        raise InvalidInput("Too small: expected number to be >=1", [name])
+    if number > 100:
+        raise InvalidInput("Too big: expected number to be <=100", [name])
+    return int(number)
+
+
+def status_param(name: str, raw: str) -> RunStatus:
+    try:
+        return RunStatus(raw)
+    except ValueError:
+        allowed = ", ".join(status.value for status in RunStatus)
+        raise InvalidInput(f"{name} must be one of {allowed}", [name]) from None

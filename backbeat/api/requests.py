@@ -1,0 +1,222 @@
+"""Request bodies: Pydantic models whose errors carry the real Recoup service's messages.
+
+Each validator raises PydanticCustomError with the final, human message; the API turns the
+first error into `{"error": message, "missing_fields": [field]}` (api/validation.py).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, WithJsonSchema
+from pydantic_core import PydanticCustomError
+
+from backbeat.domain.cron import Schedule, ScheduleError, is_valid_zone
+
+# Zod's UUID rule: 8-4-4-4-12 hex, version 1-8, variant 8/9/a/b, or the nil / max UUIDs.
+_UUID = re.compile(
+    r"^([0-9a-f]{8}-[0-9a-f]{4}-[1-8][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
+    r"|00000000-0000-0000-0000-000000000000|ffffffff-ffff-ffff-ffff-ffffffffffff)$",
+    re.IGNORECASE,
+)
+_EXTENSION = {"x-backbeat-extension": True}
+
+
+def is_uuid(value: str) -> bool:
+    return _UUID.match(value) is not None
+
+
+def _fail(field: str, message: str) -> PydanticCustomError:
+    return PydanticCustomError("backbeat", "{message}", {"message": message, "field": field})
+
+
+def _storable(field: str, value: str) -> str:
+    """Text the databases can keep: no NUL (PostgreSQL refuses it), valid UTF-8."""
+    if "\x00" in value:
+        raise _fail(field, f"{field} must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise _fail(field, f"{field} must be valid UTF-8 text") from None
+    return value
+
+
+def uuid_text(field: str) -> AfterValidator:
+    def check(value: str) -> str:
+        if not is_uuid(value):
+            raise _fail(field, f"{field} must be a valid UUID")
+        return value.lower()
+
+    return AfterValidator(check)
+
+
+def required_text(field: str) -> AfterValidator:
+    """POST: an empty string counts as missing (the real service's message)."""
+
+    def check(value: str) -> str:
+        if value == "":
+            raise _fail(field, f"{field} parameter is required")
+        return _storable(field, value)
+
+    return AfterValidator(check)
+
+
+def nonempty_text(field: str) -> AfterValidator:
+    """PATCH (and Backbeat's POST `model`): if sent, a non-empty string."""
+
+    def check(value: str) -> str:
+        if value == "":
+            raise _fail(field, f"{field} must be a non-empty string")
+        return _storable(field, value)
+
+    return AfterValidator(check)
+
+
+def _cron(value: str) -> str:
+    try:
+        Schedule.parse(value)
+    except ScheduleError as exc:
+        raise _fail("schedule", exc.message) from None
+    return value
+
+
+def not_null(field: str, expected: str = "string") -> BeforeValidator:
+    """Absent is fine, an explicit JSON null is the real service's type error."""
+
+    def check(value: object) -> object:
+        if value is None:
+            raise _fail(field, f"Invalid input: expected {expected}, received null")
+        return value
+
+    return BeforeValidator(check)
+
+
+def _zone(value: str) -> str:
+    if not is_valid_zone(value):
+        raise _fail("timezone", "timezone must be a valid IANA time zone")
+    return value
+
+
+def _grace(value: int | None) -> int | None:
+    if value is not None and not 0 <= value <= 2_592_000:
+        raise _fail(
+            "misfire_grace_seconds", "misfire_grace_seconds must be between 0 and 2592000 (30 days)"
+        )
+    return value
+
+
+def _attempts(value: int | None) -> int | None:
+    if value is not None and not 1 <= value <= 20:
+        raise _fail("max_attempts", "max_attempts must be between 1 and 20")
+    return value
+
+
+_UUID_SCHEMA = {"type": "string", "format": "uuid"}
+_TEXT_SCHEMA = {"type": "string", "minLength": 1}
+_CRON_SCHEMA = {
+    "type": "string",
+    "minLength": 1,
+    "description": "Cron expression (5 fields, or a macro such as @daily) evaluated in "
+    "`timezone`, e.g. '0 9 * * 4' for Thursdays at 9 AM",
+}
+_ZONE_SCHEMA = {
+    "type": "string",
+    "minLength": 1,
+    "description": "IANA time zone the cron is evaluated in (default UTC).",
+}
+_GRACE_SCHEMA = {
+    "type": ["integer", "null"],
+    "minimum": 0,
+    "maximum": 2_592_000,
+    "description": "Extension: fires missed by at most this many seconds are caught up "
+    "once (server default when null).",
+    **_EXTENSION,
+}
+_ATTEMPTS_SCHEMA = {
+    "type": ["integer", "null"],
+    "minimum": 1,
+    "maximum": 20,
+    "description": "Extension: attempts per run before it fails (server default when null).",
+    **_EXTENSION,
+}
+
+# Optional fields are `X | None = None` so that "absent" is None; an explicit null is still
+# refused (not_null) except where the contract allows it (`enabled`, the extensions).
+GraceSeconds = Annotated[int | None, AfterValidator(_grace), WithJsonSchema(_GRACE_SCHEMA)]
+MaxAttempts = Annotated[int | None, AfterValidator(_attempts), WithJsonSchema(_ATTEMPTS_SCHEMA)]
+OptionalAccountId = Annotated[
+    str | None, not_null("account_id"), uuid_text("account_id"), WithJsonSchema(_UUID_SCHEMA)
+]
+OptionalModel = Annotated[
+    str | None, not_null("model"), nonempty_text("model"), WithJsonSchema(_TEXT_SCHEMA)
+]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class CreateTaskRequest(_Strict):
+    """Task to create."""
+
+    title: Annotated[str, required_text("title"), WithJsonSchema(_TEXT_SCHEMA)]
+    prompt: Annotated[str, required_text("prompt"), WithJsonSchema(_TEXT_SCHEMA)]
+    schedule: Annotated[
+        str, required_text("schedule"), AfterValidator(_cron), WithJsonSchema(_CRON_SCHEMA)
+    ]
+    account_id: OptionalAccountId = None
+    artist_account_id: Annotated[
+        str,
+        required_text("artist_account_id"),
+        uuid_text("artist_account_id"),
+        WithJsonSchema(_UUID_SCHEMA),
+    ]
+    timezone: Annotated[
+        str, not_null("timezone"), AfterValidator(_zone), WithJsonSchema(_ZONE_SCHEMA)
+    ] = "UTC"
+    model: OptionalModel = None
+    misfire_grace_seconds: GraceSeconds = None
+    max_attempts: MaxAttempts = None
+
+
+class UpdateTaskRequest(_Strict):
+    """JSON object with `id` and optional fields to merge onto the task."""
+
+    id: Annotated[str, uuid_text("id"), WithJsonSchema(_UUID_SCHEMA)]
+    title: Annotated[
+        str | None, not_null("title"), nonempty_text("title"), WithJsonSchema(_TEXT_SCHEMA)
+    ] = None
+    prompt: Annotated[
+        str | None, not_null("prompt"), nonempty_text("prompt"), WithJsonSchema(_TEXT_SCHEMA)
+    ] = None
+    schedule: Annotated[
+        str | None,
+        not_null("schedule"),
+        nonempty_text("schedule"),
+        AfterValidator(_cron),
+        WithJsonSchema(_CRON_SCHEMA),
+    ] = None
+    account_id: OptionalAccountId = None
+    artist_account_id: Annotated[
+        str | None,
+        not_null("artist_account_id"),
+        uuid_text("artist_account_id"),
+        WithJsonSchema(_UUID_SCHEMA),
+    ] = None
+    enabled: bool | None = None
+    model: OptionalModel = None
+    timezone: Annotated[
+        str | None, not_null("timezone"), AfterValidator(_zone), WithJsonSchema(_ZONE_SCHEMA)
+    ] = None
+    misfire_grace_seconds: GraceSeconds = None
+    max_attempts: MaxAttempts = None
+
+
+class DeleteTaskRequest(BaseModel):
+    """Unknown keys are ignored here, as the real service does."""
+
+    model_config = ConfigDict(extra="ignore", strict=True)
+
+    id: Annotated[str, uuid_text("id"), WithJsonSchema(_UUID_SCHEMA)]
+    account_id: OptionalAccountId = None

@@ -1,0 +1,52 @@
+"""/api/tasks/runs: one run in full, or the caller's recent runs."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+from starlette.requests import Request
+from starlette.responses import Response
+
+from backbeat.api import docs
+from backbeat.api.auth import CallerDep, current_caller
+from backbeat.api.context import backbeat
+from backbeat.api.params import limit_param, status_param, text_param, uuid_param
+from backbeat.api.responses import JSON
+from backbeat.api.serialize import run_json
+from backbeat.api.validation import parse_query
+
+router = APIRouter(dependencies=[Depends(current_caller)], tags=["runs"])
+
+RUNS_QUERY = {
+    "runId": text_param,
+    "account_id": uuid_param,
+    "limit": limit_param,
+    "task_id": uuid_param,
+    "status": status_param,
+    "cursor": text_param,
+}
+DEFAULT_LIMIT = 20
+
+
+@router.get("/api/tasks/runs", **docs.LIST_RUNS)
+def runs(request: Request, caller: CallerDep) -> Response:
+    query = parse_query(request.query_params.multi_items(), RUNS_QUERY)
+    app = backbeat(request)
+    run_id = (query.get("runId") or "").strip()
+    if run_id:  # a blank runId means "no runId"
+        run = app.runs.get(caller, run_id)
+        return JSON({"status": "success", "runs": [run_json(run, full=True)]})
+    page = app.runs.list_runs(
+        caller,
+        limit=query.get("limit", DEFAULT_LIMIT),
+        account_id=query.get("account_id"),
+        task_id=query.get("task_id"),
+        status=query.get("status"),
+        cursor=query.get("cursor") or None,
+    )
+    return JSON(
+        {
+            "status": "success",
+            "runs": [run_json(run, full=False) for run in page.runs],
+            "next_cursor": page.next_cursor,
+        }
+    )

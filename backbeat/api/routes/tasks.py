@@ -1,0 +1,97 @@
+"""/api/tasks: list, create, update, delete."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Depends
+from starlette.requests import Request
+from starlette.responses import Response
+
+from backbeat.api import docs
+from backbeat.api.auth import CallerDep, current_caller
+from backbeat.api.context import backbeat
+from backbeat.api.params import bool_param, uuid_param
+from backbeat.api.requests import CreateTaskRequest, DeleteTaskRequest, UpdateTaskRequest
+from backbeat.api.responses import JSON
+from backbeat.api.serialize import task_json
+from backbeat.api.validation import parse_json, parse_query, validate
+from backbeat.services.tasks import UNSET, TaskDraft, TaskPatch, TaskView
+
+router = APIRouter(dependencies=[Depends(current_caller)], tags=["tasks"])
+
+LIST_QUERY = {
+    "id": uuid_param,
+    "account_id": uuid_param,
+    "artist_account_id": uuid_param,
+    "enabled": bool_param,
+}
+
+
+async def json_body(request: Request) -> Any:
+    """The parsed body. A dependency declared after the caller, so credentials come first."""
+    return parse_json(await request.body())
+
+
+BodyDep = Annotated[Any, Depends(json_body)]
+
+
+def _tasks(views: list[TaskView]) -> Response:
+    return JSON({"status": "success", "tasks": [task_json(view) for view in views]})
+
+
+@router.get("/api/tasks", **docs.LIST_TASKS)
+def list_tasks(request: Request, caller: CallerDep) -> Response:
+    query = parse_query(request.query_params.multi_items(), LIST_QUERY)
+    views = backbeat(request).tasks.list_tasks(
+        caller,
+        account_id=query.get("account_id"),
+        task_id=query.get("id"),
+        artist_account_id=query.get("artist_account_id"),
+        enabled=query.get("enabled"),
+    )
+    return _tasks(views)
+
+
+@router.post("/api/tasks", **docs.CREATE_TASK)
+def create_task(request: Request, caller: CallerDep, body: BodyDep) -> Response:
+    parse_query(request.query_params.multi_items(), {})
+    valid = validate(CreateTaskRequest, body)
+    draft = TaskDraft(
+        title=valid.title,
+        prompt=valid.prompt,
+        schedule=valid.schedule,
+        artist_account_id=UUID(valid.artist_account_id),
+        account_id=None if valid.account_id is None else UUID(valid.account_id),
+        timezone=valid.timezone,
+        model=valid.model,
+        misfire_grace_seconds=valid.misfire_grace_seconds,
+        max_attempts=valid.max_attempts,
+    )
+    return _tasks([backbeat(request).tasks.create(caller, draft)])
+
+
+@router.patch("/api/tasks", **docs.UPDATE_TASK)
+def update_task(request: Request, caller: CallerDep, body: BodyDep) -> Response:
+    parse_query(request.query_params.multi_items(), {})
+    valid = validate(UpdateTaskRequest, body)
+    given = valid.model_fields_set
+    values: dict[str, Any] = {}
+    for name in TaskPatch.__dataclass_fields__:
+        if name in given:
+            value = getattr(valid, name)
+            values[name] = UUID(value) if name == "artist_account_id" else value
+    patch = TaskPatch(**{name: values.get(name, UNSET) for name in TaskPatch.__dataclass_fields__})
+    account_id = None if valid.account_id is None else UUID(valid.account_id)
+    view = backbeat(request).tasks.update(caller, UUID(valid.id), patch, account_id=account_id)
+    return _tasks([view])
+
+
+@router.delete("/api/tasks", **docs.DELETE_TASK)
+def delete_task(request: Request, caller: CallerDep, body: BodyDep) -> Response:
+    parse_query(request.query_params.multi_items(), {})
+    valid = validate(DeleteTaskRequest, body)
+    account_id = None if valid.account_id is None else UUID(valid.account_id)
+    backbeat(request).tasks.delete(caller, UUID(valid.id), account_id=account_id)
+    return JSON({"status": "success"})

@@ -1,0 +1,113 @@
+"""Tasks and runs as the contract shows them (`Task`, `TaskRunResponse`)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from backbeat import __version__
+from backbeat.domain.clock import iso_utc
+from backbeat.domain.models import Attempt, Run, Task
+from backbeat.services.tasks import TaskView
+
+ENVIRONMENT = {"id": "backbeat", "name": "production", "user": None}
+
+
+def schedule_id(task_id: UUID) -> str:
+    """The task's schedule, named as Trigger.dev names schedules; stable for the task's life."""
+    return f"sched_{task_id.hex}"
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else iso_utc(value)
+
+
+def task_json(view: TaskView) -> dict[str, Any]:
+    task: Task = view.task
+    return {
+        "id": str(task.id),
+        "title": task.title,
+        "prompt": task.prompt,
+        "schedule": task.schedule,
+        "account_id": str(task.account_id),
+        "artist_account_id": str(task.artist_account_id),
+        "enabled": task.enabled,
+        "trigger_schedule_id": schedule_id(task.id),
+        "recent_runs": [run_json(run, full=False) for run in view.recent_runs],
+        "upcoming": [iso_utc(at) for at in view.upcoming],
+        "owner_email": view.owner_email,
+        "model": task.model,
+        "timezone": task.timezone,
+        "created_at": iso_utc(task.created_at),
+        "updated_at": iso_utc(task.updated_at),
+        "misfire_grace_seconds": task.misfire_grace_seconds,
+        "max_attempts": task.max_attempts,
+    }
+
+
+def run_json(run: Run, *, full: bool) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": run.id,
+        "status": run.status.value,
+        "taskIdentifier": run.task_identifier,
+        "idempotencyKey": run.idempotency_key,
+        "version": run.version or __version__,
+        "isTest": run.is_test,
+        "createdAt": iso_utc(run.created_at),
+        "updatedAt": iso_utc(run.updated_at),
+        "startedAt": _iso(run.started_at),
+        "finishedAt": _iso(run.finished_at),
+        "delayedUntil": _iso(run.delayed_until),
+        "ttl": None,
+        "expiredAt": None,
+        "tags": run.tags,
+        "metadata": run.metadata,
+        "costInCents": run.cost_in_cents,
+        "baseCostInCents": 0,
+        "durationMs": run.duration_ms,
+        "env": ENVIRONMENT,
+        "depth": 0,
+        "batchId": None,
+        "triggerFunction": run.trigger_function,
+        "taskId": None if run.task_id is None else str(run.task_id),
+        "trigger": run.trigger.value,
+        "attemptCount": run.attempt_count,
+    }
+    if full:
+        body["payload"] = run.payload
+        body["output"] = run.output
+        body["error"] = run.error
+        body["attempts"] = [attempt_json(attempt) for attempt in run.attempts]
+        body["schedule"] = _schedule_info(run)
+        body["relatedRuns"] = None
+    return body
+
+
+def attempt_json(attempt: Attempt) -> dict[str, Any]:
+    return {
+        "id": attempt.id,
+        "number": attempt.number,
+        "status": attempt.status.value,
+        "createdAt": iso_utc(attempt.created_at),
+        "updatedAt": iso_utc(attempt.updated_at),
+        "startedAt": _iso(attempt.started_at),
+        "completedAt": _iso(attempt.completed_at),
+        "error": attempt.error,
+    }
+
+
+def _schedule_info(run: Run) -> dict[str, Any] | None:
+    if run.scheduled_for is None or run.task_id is None:
+        return None
+    payload = run.payload or {}
+    return {
+        "id": schedule_id(run.task_id),
+        "externalId": str(run.task_id),
+        "timestamp": iso_utc(run.scheduled_for),
+        "generator": {
+            "type": "CRON",
+            "expression": payload.get("schedule"),
+            "timezone": payload.get("timezone"),
+        },
+    }

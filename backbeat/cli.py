@@ -1,0 +1,289 @@
+"""`backbeat …`: serve, migrate, and the operator commands. Every flag has an env variable."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+from uuid import UUID
+
+import typer
+
+from backbeat import __version__
+from backbeat.config import ConfigurationError, Settings
+from backbeat.domain.clock import iso_utc
+from backbeat.domain.errors import BackbeatError
+from backbeat.store import migrate as migrations
+from backbeat.wiring import Backbeat, build
+
+app = typer.Typer(help="Backbeat: scheduled AI-agent tasks for music teams.", no_args_is_help=True)
+accounts_app = typer.Typer(help="Accounts (people or teams that own tasks).", no_args_is_help=True)
+orgs_app = typer.Typer(
+    help="Organizations: accounts that share artists and tasks.", no_args_is_help=True
+)
+artists_app = typer.Typer(help="Artists that tasks run against.", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys (shown once, stored hashed).", no_args_is_help=True)
+app.add_typer(accounts_app, name="accounts")
+app.add_typer(orgs_app, name="orgs")
+app.add_typer(artists_app, name="artists")
+app.add_typer(keys_app, name="keys")
+
+DatabaseUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        envvar="BACKBEAT_DATABASE_URL",
+        help="sqlite:///path.db (default sqlite:///backbeat.db) or postgresql+psycopg://…",
+        show_envvar=True,
+    ),
+]
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON, for scripts.")]
+
+
+class _State:
+    database_url: str | None = None
+
+
+_state = _State()
+
+
+@app.callback()
+def main_options(database_url: DatabaseUrl = None) -> None:
+    _state.database_url = database_url
+
+
+def settings(**overrides: Any) -> Settings:
+    values = {key: value for key, value in overrides.items() if value is not None}
+    if _state.database_url is not None:
+        values["database_url"] = _state.database_url
+    return Settings(**values)
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+@contextmanager
+def wired(check_schema: bool = True) -> Iterator[Backbeat]:
+    """A wired Backbeat; operator errors become one line on stderr and a non-zero exit."""
+    backbeat: Backbeat | None = None
+    try:
+        backbeat = build(settings())
+        if check_schema:
+            ensure_schema(backbeat)
+        yield backbeat
+    except ConfigurationError as exc:
+        raise fail(str(exc), 2) from None
+    except BackbeatError as exc:
+        raise fail(exc.message) from None
+    finally:
+        if backbeat is not None:
+            backbeat.close()
+
+
+def ensure_schema(backbeat: Backbeat) -> None:
+    """The embedded SQLite default migrates itself; elsewhere `backbeat migrate` comes first."""
+    if not migrations.pending(backbeat.engine):
+        return
+    if backbeat.settings.is_sqlite:
+        migrations.upgrade(backbeat.engine)
+        return
+    raise ConfigurationError(
+        "the database schema is not at the latest version: run `backbeat migrate` first"
+    )
+
+
+def emit(as_json: bool, record: dict[str, Any], line: str) -> None:
+    typer.echo(json.dumps(record) if as_json else line)
+
+
+def parse_uuid(kind: str) -> Callable[[str], UUID]:
+    def convert(value: str) -> UUID:
+        try:
+            return UUID(value)
+        except ValueError:
+            raise typer.BadParameter(f"{kind} must be a UUID, got {value!r}") from None
+
+    return convert
+
+
+AccountOption = Annotated[UUID, typer.Option("--account", parser=parse_uuid("--account"))]
+OrgOption = Annotated[UUID, typer.Option("--org", parser=parse_uuid("--org"))]
+
+
+@app.command()
+def version() -> None:
+    """Print Backbeat's version."""
+    typer.echo(__version__)
+
+
+@app.command()
+def migrate() -> None:
+    """Apply pending database migrations (Alembic upgrade to head)."""
+    with wired(check_schema=False) as backbeat:
+        before = migrations.current_revision(backbeat.engine)
+        migrations.upgrade(backbeat.engine)
+        after = migrations.current_revision(backbeat.engine)
+        typer.echo(f"database at revision {after} (was {before or 'empty'})")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(envvar="BACKBEAT_HOST", show_envvar=True)] = None,
+    port: Annotated[int | None, typer.Option(envvar="BACKBEAT_PORT", show_envvar=True)] = None,
+) -> None:
+    """Run the API (and, on SQLite, everything else Backbeat needs) in this process."""
+    import uvicorn
+
+    from backbeat.api.app import create_app
+
+    with wired() as backbeat:
+        config = settings(host=host, port=port)
+        backbeat.settings = config
+        announce(backbeat, config)
+        uvicorn.run(create_app(backbeat), host=config.host, port=config.port, log_level="info")
+
+
+def announce(backbeat: Backbeat, config: Settings) -> None:
+    command = Path(sys.argv[0]).name if "/" not in sys.argv[0] else sys.argv[0]
+    where = f"http://{config.host}:{config.port}"
+    typer.echo(f"Backbeat {__version__} listening on {where} (API docs at {where}/docs)")
+    typer.echo(f"Database: {_redacted(config.database_url)}")
+    with backbeat.uow() as uow:
+        has_keys = uow.connection.exec_driver_sql("SELECT 1 FROM api_keys LIMIT 1").first()
+    if has_keys is None:
+        typer.echo(
+            "No API keys yet. In another terminal:\n"
+            f"  {command} accounts create --email you@example.com      # prints ACCOUNT_ID\n"
+            f"  {command} artists create --name 'Artist' --account ACCOUNT_ID\n"
+            f"  {command} keys create --account ACCOUNT_ID             # prints the key once\n"
+            f"then: curl -H 'x-api-key: <key>' {where}/api/tasks"
+        )
+
+
+def _redacted(url: str) -> str:
+    if "@" not in url or "://" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    credentials, host = rest.rsplit("@", 1)
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}" if ":" in credentials else url
+
+
+@accounts_app.command("create")
+def accounts_create(
+    email: Annotated[str, typer.Option(help="The account's primary email (owner_email).")],
+    name: Annotated[str | None, typer.Option()] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Create an account; prints its id."""
+    with wired() as backbeat:
+        account = backbeat.admin.create_account(email, name)
+        emit(as_json, {"id": str(account.id), "email": account.email}, str(account.id))
+
+
+@orgs_app.command("create")
+def orgs_create(
+    name: Annotated[str, typer.Option()],
+    admin: Annotated[
+        bool, typer.Option("--admin", help="Members may act for any account (operators).")
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Create an organization; prints its id."""
+    with wired() as backbeat:
+        org = backbeat.admin.create_organization(name, is_admin=admin)
+        emit(as_json, {"id": str(org.id), "name": org.name, "admin": org.is_admin}, str(org.id))
+
+
+@orgs_app.command("add-member")
+def orgs_add_member(org: OrgOption, account: AccountOption, as_json: JsonFlag = False) -> None:
+    """Add an account to an organization."""
+    with wired() as backbeat:
+        added = backbeat.admin.add_member(org, account)
+        line = "added" if added else "already a member"
+        emit(
+            as_json, {"organization_id": str(org), "account_id": str(account), "added": added}, line
+        )
+
+
+@artists_app.command("create")
+def artists_create(
+    name: Annotated[str, typer.Option()],
+    account: Annotated[
+        UUID | None, typer.Option("--account", parser=parse_uuid("--account"))
+    ] = None,
+    org: Annotated[UUID | None, typer.Option("--org", parser=parse_uuid("--org"))] = None,
+    profile: Annotated[
+        str | None, typer.Option(help="JSON object: genres, bio, links… given to the model.")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Create an artist owned by an account or an organization; prints its id."""
+    details: dict[str, Any] = {}
+    if profile is not None:
+        try:
+            details = json.loads(profile)
+        except json.JSONDecodeError as exc:
+            raise fail(f"--profile is not JSON: {exc}") from None
+        if not isinstance(details, dict):
+            raise fail("--profile must be a JSON object")
+    with wired() as backbeat:
+        artist = backbeat.admin.create_artist(
+            name, account_id=account, organization_id=org, profile=details
+        )
+        emit(as_json, {"id": str(artist.id), "name": artist.name}, str(artist.id))
+
+
+@keys_app.command("create")
+def keys_create(
+    account: AccountOption,
+    name: Annotated[str | None, typer.Option(help="A label to tell keys apart.")] = None,
+    expires_in_days: Annotated[int | None, typer.Option(min=1)] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Create an API key; prints it once (only its HMAC is stored)."""
+    with wired() as backbeat:
+        expires_at = None
+        if expires_in_days is not None:
+            expires_at = backbeat.clock.now() + timedelta(days=expires_in_days)
+        issued = backbeat.admin.create_key(account, name=name, expires_at=expires_at)
+        record = {
+            "id": str(issued.key.id),
+            "key": issued.secret_value,
+            "account_id": str(account),
+            "expires_at": None if expires_at is None else iso_utc(expires_at),
+        }
+        emit(as_json, record, issued.secret_value)
+        if not as_json:
+            typer.echo(
+                f"key id {issued.key.id}: store the key now, it is not shown again", err=True
+            )
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: Annotated[UUID, typer.Argument(parser=parse_uuid("KEY_ID"))]) -> None:
+    """Revoke an API key by its id; requests with it answer 401 from now on."""
+    with wired() as backbeat:
+        backbeat.admin.revoke_key(key_id)
+        typer.echo(f"revoked {key_id}")
+
+
+@keys_app.command("list")
+def keys_list(account: AccountOption, as_json: JsonFlag = False) -> None:
+    """List an account's keys (ids and hints, never the keys)."""
+    with wired() as backbeat:
+        now = datetime.now(UTC)
+        for key in backbeat.admin.list_keys(account):
+            state = "active" if key.usable_at(now) else "revoked" if key.revoked_at else "expired"
+            record = {"id": str(key.id), "hint": key.hint, "name": key.name, "state": state}
+            emit(as_json, record, f"{key.id}  {key.hint}…  {state}  {key.name or ''}")
+
+
+def main() -> None:
+    app()

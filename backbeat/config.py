@@ -1,0 +1,118 @@
+"""One Settings object; every field is also an environment variable `BACKBEAT_<NAME>`."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import stat
+from datetime import datetime
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite:///backbeat.db"
+
+
+class ConfigurationError(Exception):
+    """A setting is missing or unusable; the message names the setting to fix."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BACKBEAT_", extra="ignore")
+
+    database_url: str = Field(
+        DEFAULT_DATABASE_URL,
+        description="sqlite:///path.db (default) or postgresql+psycopg://user@host/db",
+    )
+    secret_key: SecretStr | None = Field(
+        None,
+        description="Server secret that keys the HMAC of API keys. Required on PostgreSQL; "
+        "on SQLite it is generated on first start and kept in <database>.secret.",
+    )
+    host: str = "127.0.0.1"
+    port: int = 8000
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["*"],
+        description="Comma-separated origins allowed by CORS, or * for any.",
+    )
+    max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest request body accepted.")
+    default_model: str = Field(
+        "anthropic/claude-sonnet-4.5", min_length=1, description="Model for tasks without one."
+    )
+    misfire_grace_seconds: int = Field(
+        3600, ge=0, description="Fires missed by at most this much are caught up once."
+    )
+    max_attempts: int = Field(3, ge=1, le=20, description="Attempts per run before FAILED.")
+    clock_start: datetime | None = Field(
+        None,
+        description="Start the process clock at this instant (ISO 8601); for demos and "
+        "acceptance tests only.",
+    )
+    db_pool_size: int = Field(5, ge=1, description="Database connections per process (PostgreSQL).")
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        """The database file for a file-backed SQLite URL, else None."""
+        if not self.is_sqlite:
+            return None
+        path = self.database_url.split("///", 1)[1] if "///" in self.database_url else ""
+        path = path.split("?", 1)[0]
+        if path in ("", ":memory:"):
+            return None
+        return Path(path)
+
+    @cached_property
+    def secret(self) -> bytes:
+        """The HMAC key for API keys: the setting, or the embedded default's secret file."""
+        if self.secret_key is not None:
+            value = self.secret_key.get_secret_value()
+            if len(value) < 32:
+                raise ConfigurationError("BACKBEAT_SECRET_KEY must be at least 32 characters")
+            return value.encode()
+        path = self.sqlite_path
+        if path is None:
+            if self.is_sqlite:  # an in-memory database lives as long as the process
+                return secrets.token_bytes(32)
+            raise ConfigurationError(
+                "BACKBEAT_SECRET_KEY is not set: it is required with PostgreSQL "
+                "(generate one with: python3 -c 'import secrets; print(secrets.token_urlsafe(48))')"
+            )
+        return _secret_file(path.with_name(path.name + ".secret"))
+
+
+def _secret_file(path: Path) -> bytes:
+    """Read the secret beside the SQLite database, creating it (mode 0600) on first use.
+
+    Written to a private temporary file and then hard-linked into place, so that two
+    processes starting at once agree on one secret and nobody reads a half-written file.
+    """
+    try:
+        return path.read_bytes().strip()
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f"{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, stat.S_IRUSR | stat.S_IWUSR)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(secrets.token_urlsafe(48).encode())
+    try:
+        os.link(temporary, path)
+    except FileExistsError:
+        pass  # another process won the race: use its secret
+    finally:
+        temporary.unlink()
+    return path.read_bytes().strip()

@@ -1,0 +1,206 @@
+"""Cron schedules evaluated in an IANA time zone; fire times are UTC instants.
+
+This module is the only place fire times are computed: the API's `upcoming` and the
+scheduler both call it.
+
+The daylight-saving rule is Debian cron's, as implemented by cronsim:
+
+* A local time that does not exist (spring forward) fires once, at the first valid
+  instant after the gap: `30 2 * * *` in America/New_York on 2026-03-08 fires at 03:00 EDT.
+* A local time that occurs twice (fall back) fires once, at the first occurrence, when the
+  expression names a specific minute and hour (`30 1 * * *`). An expression with a
+  wildcard or step in its minute or hour field (`*/15 * * * *`, `0 * * * *`) fires in both
+  copies of the repeated hour, because those are distinct real instants.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime, tzinfo
+from functools import lru_cache
+from zoneinfo import ZoneInfo, available_timezones
+
+from cronsim import CronSim, CronSimError
+
+MACROS: dict[str, str] = {
+    "@yearly": "0 0 1 1 *",
+    "@annually": "0 0 1 1 *",
+    "@monthly": "0 0 1 * *",
+    "@weekly": "0 0 * * 0",
+    "@daily": "0 0 * * *",
+    "@midnight": "0 0 * * *",
+    "@hourly": "0 * * * *",
+}
+
+_FIELDS = ("minute", "hour", "day-of-month", "month", "day-of-week")
+# A fixed instant to validate against, so validation does not depend on the clock.
+_VALIDATION_ORIGIN = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+class ScheduleError(ValueError):
+    """The cron expression or time zone is unusable; the message says why."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@lru_cache(maxsize=1)
+def _zone_names() -> frozenset[str]:
+    return frozenset(available_timezones() | {"UTC"})
+
+
+def is_valid_zone(name: str) -> bool:
+    return name in _zone_names()
+
+
+@lru_cache(maxsize=1024)
+def _zone(name: str) -> tzinfo:
+    # cronsim skips its DST handling for datetime.UTC; use it for the common case.
+    return UTC if name in ("UTC", "Etc/UTC") else ZoneInfo(name)
+
+
+def normalize(expression: str) -> str:
+    """The 5-field expression to evaluate, or ScheduleError saying what is wrong."""
+    text = expression.strip()
+    if not text:
+        raise ScheduleError("schedule must be a cron expression, got an empty string")
+    if text.startswith("@"):
+        macro = MACROS.get(text.lower())
+        if macro is None:
+            known = ", ".join(sorted(MACROS))
+            raise ScheduleError(f'schedule uses an unknown macro "{text}" (known: {known})')
+        return macro
+    parts = text.split()
+    if len(parts) != 5:
+        raise ScheduleError(
+            "schedule must have 5 fields (minute hour day-of-month month day-of-week), "
+            f'got {len(parts)} in "{text}"'
+        )
+    try:
+        CronSim(" ".join(parts), _VALIDATION_ORIGIN)
+    except CronSimError as exc:
+        raise ScheduleError(_explain(str(exc), parts, text)) from None
+    return " ".join(parts)
+
+
+def _explain(cronsim_message: str, parts: list[str], text: str) -> str:
+    for index, field in enumerate(_FIELDS):
+        if cronsim_message == f"Bad {field}":
+            if field == "day-of-month" and _valid_alone(parts, index):
+                return (
+                    f'schedule "{text}" never fires: day-of-month {parts[index]} '
+                    f"does not occur in month {parts[3]}"
+                )
+            return f'schedule has an invalid {field} field "{parts[index]}" in "{text}"'
+    return f'schedule "{text}" is not a valid cron expression'
+
+
+def _valid_alone(parts: list[str], index: int) -> bool:
+    """Whether field `index` parses when the other fields are wildcards."""
+    probe = ["*"] * 5
+    probe[index] = parts[index]
+    try:
+        CronSim(" ".join(probe), _VALIDATION_ORIGIN)
+    except CronSimError:
+        return False
+    return True
+
+
+@lru_cache(maxsize=262_144)
+def _next_fire(expression: str, zone: str, after: datetime) -> datetime | None:
+    iterator = CronSim(expression, after.astimezone(_zone(zone)))
+    try:
+        while True:
+            candidate = next(iterator).astimezone(UTC)
+            # In the repeated hour cronsim can answer the first copy of a time that, seen
+            # from the second copy, has already passed; a fire time must lie after `after`.
+            if candidate > after:
+                return candidate
+    except StopIteration:  # cronsim gives up after 50 years without a match
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """A validated cron expression in a validated zone."""
+
+    expression: str  # normalized 5-field form
+    zone: str
+
+    @classmethod
+    def parse(cls, expression: str, zone: str = "UTC") -> Schedule:
+        """The schedule, or ScheduleError saying what is wrong with the expression or zone."""
+        return _parse(expression, zone)
+
+    def next_after(self, after: datetime) -> datetime | None:
+        """The first fire time strictly after `after` (UTC), or None if it never fires."""
+        return _next_fire(self.expression, self.zone, after.astimezone(UTC))
+
+    def upcoming(self, now: datetime, count: int = 5) -> list[datetime]:
+        return _upcoming_cache.get(self, now.astimezone(UTC), count)
+
+    def fires_through(
+        self, first: datetime, now: datetime, cap: int
+    ) -> tuple[list[datetime], bool]:
+        """Fire times from `first` (itself a fire time) up to `now` inclusive.
+
+        Stops after `cap` times and says so, so that a schedule that fired every minute
+        during a month of downtime does not stall a tick.
+        """
+        fires: list[datetime] = []
+        current: datetime | None = first
+        while current is not None and current <= now:
+            if len(fires) == cap:
+                return fires, True
+            fires.append(current)
+            current = self.next_after(current)
+        return fires, False
+
+
+@lru_cache(maxsize=65_536)
+def _parse(expression: str, zone: str) -> Schedule:
+    if not is_valid_zone(zone):
+        raise ScheduleError("timezone must be a valid IANA time zone")
+    normalized = normalize(expression)
+    if _next_fire(normalized, "UTC", _VALIDATION_ORIGIN) is None:
+        raise ScheduleError(f'schedule "{expression.strip()}" never fires')
+    return Schedule(normalized, zone)
+
+
+class _UpcomingCache:
+    """Next fire times per schedule, reused until the first of them passes.
+
+    Listing 1,000 tasks would otherwise cost 5,000 cron evaluations per request. A list
+    computed at `start` is exactly the answer for any `now` in [start, first fire).
+    """
+
+    def __init__(self, max_entries: int = 50_000) -> None:
+        self._entries: dict[tuple[Schedule, int], tuple[datetime, list[datetime]]] = {}
+        self._max_entries = max_entries
+        self._lock = threading.Lock()
+
+    def get(self, schedule: Schedule, now: datetime, count: int) -> list[datetime]:
+        key = (schedule, count)
+        entry = self._entries.get(key)
+        if entry is not None:
+            start, fires = entry
+            if start <= now and (not fires or now < fires[0]):
+                return list(fires)
+        fires = []
+        cursor = now
+        while len(fires) < count:
+            nxt = schedule.next_after(cursor)
+            if nxt is None:
+                break
+            fires.append(nxt)
+            cursor = nxt
+        with self._lock:
+            if len(self._entries) >= self._max_entries:
+                self._entries.clear()
+            self._entries[key] = (now, fires)
+        return list(fires)
+
+
+_upcoming_cache = _UpcomingCache()

@@ -1,0 +1,114 @@
+"""Interfaces the core needs from persistence. `backbeat.store` implements them over SQL.
+
+Contracts (checked by tests/contract on SQLite and PostgreSQL):
+
+* Every method runs inside the unit of work's transaction; nothing is visible to others
+  until `commit()`, and leaving the unit of work without committing rolls everything back.
+* Lists come back newest first (created_at, then id, descending).
+* `RunRepository.add` never creates a second run for the same (task, fire time) or the same
+  idempotency key: it answers False and changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import Protocol, Self
+from uuid import UUID
+
+from backbeat.domain.models import Account, ApiKey, Artist, Organization, Run, Task
+from backbeat.domain.runs import RunStatus
+
+
+class AccountRepository(Protocol):
+    def add(self, account: Account) -> None: ...
+    def get(self, account_id: UUID) -> Account | None: ...
+    def get_by_email(self, email: str) -> Account | None: ...
+    def emails(self, account_ids: Iterable[UUID]) -> dict[UUID, str | None]: ...
+    def add_organization(self, organization: Organization) -> None: ...
+    def get_organization(self, organization_id: UUID) -> Organization | None: ...
+    def add_member(self, organization_id: UUID, account_id: UUID, at: datetime) -> bool:
+        """Add a member; False if already a member."""
+        ...
+
+    def organizations_of(self, account_id: UUID) -> list[Organization]: ...
+    def share_an_organization(self, first: UUID, second: UUID) -> bool: ...
+    def add_artist(self, artist: Artist) -> None: ...
+    def get_artist(self, artist_id: UUID) -> Artist | None: ...
+    def artist_usable_by(self, artist_id: UUID, account_id: UUID) -> bool:
+        """The artist is the account's own, or belongs to one of its organizations."""
+        ...
+
+
+class KeyRepository(Protocol):
+    def add(self, key: ApiKey, key_hash: str) -> None: ...
+    def find(self, key_hash: str) -> tuple[ApiKey, str] | None:
+        """The key with this hash, and the stored hash (to compare in constant time)."""
+        ...
+
+    def get(self, key_id: UUID) -> ApiKey | None: ...
+    def revoke(self, key_id: UUID, at: datetime) -> bool: ...
+    def list_for_account(self, account_id: UUID) -> list[ApiKey]: ...
+
+
+class TaskRepository(Protocol):
+    def add(self, task: Task) -> None: ...
+    def get(self, task_id: UUID, *, for_update: bool = False) -> Task | None:
+        """The task; `for_update` locks its row until the transaction ends."""
+        ...
+
+    def update(self, task: Task) -> None: ...
+    def delete(self, task_id: UUID) -> bool: ...
+    def list_for_account(
+        self,
+        account_id: UUID,
+        *,
+        task_id: UUID | None = None,
+        artist_account_id: UUID | None = None,
+        enabled: bool | None = None,
+    ) -> list[Task]: ...
+
+
+class RunRepository(Protocol):
+    def add(self, run: Run) -> bool: ...
+    def get(self, run_id: str) -> Run | None:
+        """The run in full, attempts included."""
+        ...
+
+    def recent_by_task(self, task_ids: Sequence[UUID], per_task: int) -> dict[UUID, list[Run]]:
+        """Each task's newest runs, without payload, output, error and attempts."""
+        ...
+
+    def list_for_account(
+        self,
+        account_id: UUID,
+        *,
+        limit: int,
+        task_id: UUID | None = None,
+        status: RunStatus | None = None,
+        before: tuple[datetime, str] | None = None,
+    ) -> list[Run]:
+        """Newest first, strictly older than the `before` (created_at, id) cursor."""
+        ...
+
+
+class UnitOfWork(Protocol):
+    @property
+    def accounts(self) -> AccountRepository: ...
+    @property
+    def keys(self) -> KeyRepository: ...
+    @property
+    def tasks(self) -> TaskRepository: ...
+    @property
+    def runs(self) -> RunRepository: ...
+
+    def commit(self) -> None: ...
+    def rollback(self) -> None: ...
+    def __enter__(self) -> Self: ...
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...

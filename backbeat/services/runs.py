@@ -1,0 +1,80 @@
+"""Reading runs, with the same tenancy rules as tasks."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+from backbeat.domain.errors import AccessDenied, InvalidInput, NotFound
+from backbeat.domain.models import Run
+from backbeat.domain.ports import UnitOfWork
+from backbeat.domain.runs import RunStatus
+from backbeat.services.access import resolve_account
+from backbeat.services.keys import Caller
+
+UnitOfWorkFactory = Callable[..., UnitOfWork]
+
+
+@dataclass(frozen=True, slots=True)
+class RunPage:
+    runs: list[Run]
+    next_cursor: str | None  # pass back as `cursor` for the next, older page
+
+
+def encode_cursor(run: Run) -> str:
+    raw = f"{run.created_at.isoformat()}|{run.id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    invalid = InvalidInput("cursor is not a cursor this server gave out", ["cursor"])
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        text = base64.urlsafe_b64decode(padded.encode("ascii")).decode()
+        stamp, run_id = text.split("|")
+        created = datetime.fromisoformat(stamp)
+    except (ValueError, UnicodeError, binascii.Error):
+        raise invalid from None
+    if created.tzinfo is None:
+        raise invalid
+    return created, run_id
+
+
+class RunService:
+    def __init__(self, uow: UnitOfWorkFactory) -> None:
+        self._uow = uow
+
+    def get(self, caller: Caller, run_id: str) -> Run:
+        """The run in full, if the caller may act for its account; else "Task run not found"."""
+        with self._uow() as uow:
+            run = uow.runs.get(run_id)
+            if run is None:
+                raise NotFound("Task run not found")
+            try:
+                resolve_account(uow, caller, run.account_id)
+            except AccessDenied:
+                raise NotFound("Task run not found") from None
+            return run
+
+    def list_runs(
+        self,
+        caller: Caller,
+        *,
+        limit: int,
+        account_id: UUID | None = None,
+        task_id: UUID | None = None,
+        status: RunStatus | None = None,
+        cursor: str | None = None,
+    ) -> RunPage:
+        before = None if cursor is None else decode_cursor(cursor)
+        with self._uow() as uow:
+            owner = resolve_account(uow, caller, account_id)
+            found = uow.runs.list_for_account(
+                owner, limit=limit + 1, task_id=task_id, status=status, before=before
+            )
+        page, more = found[:limit], len(found) > limit
+        return RunPage(runs=page, next_cursor=encode_cursor(page[-1]) if more else None)

@@ -1,0 +1,1 @@
+"""Persistence: engine, tables, repositories (the only place that builds queries), migrations."""

@@ -1,0 +1,194 @@
+"""Accounts, organizations, artists and API keys."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import Connection, and_, exists, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from backbeat.domain.models import Account, ApiKey, Artist, Organization
+from backbeat.store.tables import accounts, api_keys, artists, organization_members, organizations
+
+
+def _account(row: Any) -> Account:
+    return Account(id=row.id, email=row.email, name=row.name, created_at=row.created_at)
+
+
+def _organization(row: Any) -> Organization:
+    return Organization(id=row.id, name=row.name, is_admin=row.is_admin, created_at=row.created_at)
+
+
+class SqlAccountRepository:
+    def __init__(self, connection: Connection) -> None:
+        self._db = connection
+
+    def add(self, account: Account) -> None:
+        self._db.execute(
+            insert(accounts).values(
+                id=account.id,
+                email=account.email,
+                name=account.name,
+                created_at=account.created_at,
+            )
+        )
+
+    def get(self, account_id: UUID) -> Account | None:
+        row = self._db.execute(select(accounts).where(accounts.c.id == account_id)).first()
+        return None if row is None else _account(row)
+
+    def get_by_email(self, email: str) -> Account | None:
+        row = self._db.execute(select(accounts).where(accounts.c.email == email)).first()
+        return None if row is None else _account(row)
+
+    def emails(self, account_ids: Iterable[UUID]) -> dict[UUID, str | None]:
+        ids = list(set(account_ids))
+        if not ids:
+            return {}
+        rows = self._db.execute(
+            select(accounts.c.id, accounts.c.email).where(accounts.c.id.in_(ids))
+        )
+        return {row.id: row.email for row in rows}
+
+    def add_organization(self, organization: Organization) -> None:
+        self._db.execute(
+            insert(organizations).values(
+                id=organization.id,
+                name=organization.name,
+                is_admin=organization.is_admin,
+                created_at=organization.created_at,
+            )
+        )
+
+    def get_organization(self, organization_id: UUID) -> Organization | None:
+        row = self._db.execute(
+            select(organizations).where(organizations.c.id == organization_id)
+        ).first()
+        return None if row is None else _organization(row)
+
+    def add_member(self, organization_id: UUID, account_id: UUID, at: datetime) -> bool:
+        values = {"organization_id": organization_id, "account_id": account_id, "created_at": at}
+        dialect = postgresql if self._db.dialect.name == "postgresql" else sqlite
+        statement = dialect.insert(organization_members).values(**values).on_conflict_do_nothing()
+        return self._db.execute(statement).rowcount == 1
+
+    def organizations_of(self, account_id: UUID) -> list[Organization]:
+        rows = self._db.execute(
+            select(organizations)
+            .join(organization_members)
+            .where(organization_members.c.account_id == account_id)
+            .order_by(organizations.c.created_at)
+        )
+        return [_organization(row) for row in rows]
+
+    def share_an_organization(self, first: UUID, second: UUID) -> bool:
+        mine = organization_members.alias("mine")
+        theirs = organization_members.alias("theirs")
+        query = select(
+            exists().where(
+                mine.c.account_id == first,
+                theirs.c.account_id == second,
+                mine.c.organization_id == theirs.c.organization_id,
+            )
+        )
+        return bool(self._db.execute(query).scalar())
+
+    def add_artist(self, artist: Artist) -> None:
+        self._db.execute(
+            insert(artists).values(
+                id=artist.id,
+                name=artist.name,
+                account_id=artist.account_id,
+                organization_id=artist.organization_id,
+                profile=artist.profile,
+                created_at=artist.created_at,
+            )
+        )
+
+    def get_artist(self, artist_id: UUID) -> Artist | None:
+        row = self._db.execute(select(artists).where(artists.c.id == artist_id)).first()
+        if row is None:
+            return None
+        return Artist(
+            id=row.id,
+            name=row.name,
+            account_id=row.account_id,
+            organization_id=row.organization_id,
+            profile=row.profile,
+            created_at=row.created_at,
+        )
+
+    def artist_usable_by(self, artist_id: UUID, account_id: UUID) -> bool:
+        member_of = select(organization_members.c.organization_id).where(
+            organization_members.c.account_id == account_id
+        )
+        query = select(
+            exists().where(
+                and_(
+                    artists.c.id == artist_id,
+                    or_(
+                        artists.c.account_id == account_id,
+                        artists.c.organization_id.in_(member_of),
+                    ),
+                )
+            )
+        )
+        return bool(self._db.execute(query).scalar())
+
+
+def _key(row: Any) -> ApiKey:
+    return ApiKey(
+        id=row.id,
+        account_id=row.account_id,
+        name=row.name,
+        hint=row.hint,
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        revoked_at=row.revoked_at,
+    )
+
+
+class SqlKeyRepository:
+    def __init__(self, connection: Connection) -> None:
+        self._db = connection
+
+    def add(self, key: ApiKey, key_hash: str) -> None:
+        self._db.execute(
+            insert(api_keys).values(
+                id=key.id,
+                account_id=key.account_id,
+                key_hash=key_hash,
+                hint=key.hint,
+                name=key.name,
+                created_at=key.created_at,
+                expires_at=key.expires_at,
+                revoked_at=key.revoked_at,
+            )
+        )
+
+    def find(self, key_hash: str) -> tuple[ApiKey, str] | None:
+        row = self._db.execute(select(api_keys).where(api_keys.c.key_hash == key_hash)).first()
+        return None if row is None else (_key(row), row.key_hash)
+
+    def get(self, key_id: UUID) -> ApiKey | None:
+        row = self._db.execute(select(api_keys).where(api_keys.c.id == key_id)).first()
+        return None if row is None else _key(row)
+
+    def revoke(self, key_id: UUID, at: datetime) -> bool:
+        result = self._db.execute(
+            update(api_keys)
+            .where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
+            .values(revoked_at=at)
+        )
+        return result.rowcount == 1
+
+    def list_for_account(self, account_id: UUID) -> list[ApiKey]:
+        rows = self._db.execute(
+            select(api_keys)
+            .where(api_keys.c.account_id == account_id)
+            .order_by(api_keys.c.created_at.desc())
+        )
+        return [_key(row) for row in rows]

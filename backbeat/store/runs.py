@@ -1,0 +1,184 @@
+"""Runs and their attempts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import Connection, and_, func, or_, select, true
+from sqlalchemy.dialects import postgresql, sqlite
+
+from backbeat.domain.models import Attempt, Run
+from backbeat.domain.runs import AttemptStatus, RunStatus, Trigger
+from backbeat.store.tables import attempts, runs
+
+# What listings carry: everything but the heavy payload, output and error.
+_LIGHT = [c for c in runs.c if c.name not in ("payload", "output", "error")]
+
+
+def run_from_row(row: Any, run_attempts: list[Attempt] | None = None) -> Run:
+    mapping = row._mapping
+    return Run(
+        id=row.id,
+        task_id=row.task_id,
+        account_id=row.account_id,
+        artist_account_id=row.artist_account_id,
+        task_identifier=row.task_identifier,
+        status=RunStatus(row.status),
+        trigger=Trigger(row.trigger),
+        trigger_function=row.trigger_function,
+        idempotency_key=row.idempotency_key,
+        scheduled_for=row.scheduled_for,
+        is_test=row.is_test,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        max_attempts=row.max_attempts,
+        attempt_count=row.attempt_count,
+        tags=list(row.tags or []),
+        metadata=row.metadata,
+        payload=mapping.get("payload"),
+        output=mapping.get("output"),
+        error=mapping.get("error"),
+        available_at=row.available_at,
+        delayed_until=row.delayed_until,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        duration_ms=row.duration_ms,
+        cost_in_cents=row.cost_in_cents,
+        version=row.version,
+        lease_owner=row.lease_owner,
+        lease_expires_at=row.lease_expires_at,
+        attempts=run_attempts or [],
+    )
+
+
+def attempt_from_row(row: Any) -> Attempt:
+    return Attempt(
+        id=row.id,
+        run_id=row.run_id,
+        number=row.number,
+        status=AttemptStatus(row.status),
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        started_at=row.started_at,
+        completed_at=row.completed_at,
+        error=row.error,
+        worker_id=row.worker_id,
+    )
+
+
+def run_values(run: Run) -> dict[str, Any]:
+    return {
+        "id": run.id,
+        "task_id": run.task_id,
+        "account_id": run.account_id,
+        "artist_account_id": run.artist_account_id,
+        "task_identifier": run.task_identifier,
+        "status": run.status.value,
+        "trigger": run.trigger.value,
+        "trigger_function": run.trigger_function,
+        "idempotency_key": run.idempotency_key,
+        "scheduled_for": run.scheduled_for,
+        "is_test": run.is_test,
+        "tags": run.tags,
+        "metadata": run.metadata,
+        "payload": run.payload,
+        "output": run.output,
+        "error": run.error,
+        "max_attempts": run.max_attempts,
+        "attempt_count": run.attempt_count,
+        "available_at": run.available_at,
+        "delayed_until": run.delayed_until,
+        "lease_owner": run.lease_owner,
+        "lease_expires_at": run.lease_expires_at,
+        "started_at": run.started_at,
+        "finished_at": run.finished_at,
+        "duration_ms": run.duration_ms,
+        "cost_in_cents": run.cost_in_cents,
+        "version": run.version,
+        "created_at": run.created_at,
+        "updated_at": run.updated_at,
+    }
+
+
+class SqlRunRepository:
+    def __init__(self, connection: Connection) -> None:
+        self._db = connection
+
+    def _insert(self) -> Any:
+        dialect = postgresql if self._db.dialect.name == "postgresql" else sqlite
+        return dialect.insert(runs)
+
+    def add(self, run: Run) -> bool:
+        statement = self._insert().values(**run_values(run)).on_conflict_do_nothing()
+        return self._db.execute(statement).rowcount == 1
+
+    def get(self, run_id: str) -> Run | None:
+        row = self._db.execute(select(runs).where(runs.c.id == run_id)).first()
+        if row is None:
+            return None
+        attempt_rows = self._db.execute(
+            select(attempts).where(attempts.c.run_id == run_id).order_by(attempts.c.number)
+        )
+        return run_from_row(row, [attempt_from_row(a) for a in attempt_rows])
+
+    def recent_by_task(self, task_ids: Sequence[UUID], per_task: int) -> dict[UUID, list[Run]]:
+        found: dict[UUID, list[Run]] = {task_id: [] for task_id in task_ids}
+        for start in range(0, len(task_ids), 500):
+            chunk = list(task_ids[start : start + 500])
+            for row in self._db.execute(self._recent_query(chunk, per_task)):
+                found[row.task_id].append(run_from_row(row))
+        return found
+
+    def _recent_query(self, task_ids: list[UUID], per_task: int) -> Any:
+        newest_first = (runs.c.created_at.desc(), runs.c.id.desc())
+        if self._db.dialect.name == "postgresql":
+            # One index range scan of at most `per_task` rows per task.
+            wanted = postgresql.array(task_ids)
+            ids = select(func.unnest(wanted).label("task_id")).subquery("ids")
+            newest = (
+                select(*_LIGHT)
+                .where(runs.c.task_id == ids.c.task_id)
+                .order_by(*newest_first)
+                .limit(per_task)
+                .lateral("newest")
+            )
+            return (
+                select(newest)
+                .select_from(ids.join(newest, true()))
+                .order_by(newest.c.task_id, newest.c.created_at.desc(), newest.c.id.desc())
+            )
+        rank = func.row_number().over(partition_by=runs.c.task_id, order_by=newest_first)
+        ranked = select(*_LIGHT, rank.label("rank")).where(runs.c.task_id.in_(task_ids)).subquery()
+        return (
+            select(*[ranked.c[c.name] for c in _LIGHT])
+            .where(ranked.c.rank <= per_task)
+            .order_by(ranked.c.task_id, ranked.c.created_at.desc(), ranked.c.id.desc())
+        )
+
+    def list_for_account(
+        self,
+        account_id: UUID,
+        *,
+        limit: int,
+        task_id: UUID | None = None,
+        status: RunStatus | None = None,
+        before: tuple[datetime, str] | None = None,
+    ) -> list[Run]:
+        query = select(*_LIGHT).where(runs.c.account_id == account_id)
+        if task_id is not None:
+            query = query.where(runs.c.task_id == task_id)
+        if status is not None:
+            query = query.where(runs.c.status == status.value)
+        if before is not None:
+            created_at, run_id = before
+            query = query.where(
+                or_(
+                    runs.c.created_at < created_at,
+                    and_(runs.c.created_at == created_at, runs.c.id < run_id),
+                )
+            )
+        query = query.order_by(runs.c.created_at.desc(), runs.c.id.desc()).limit(limit)
+        return [run_from_row(row) for row in self._db.execute(query)]

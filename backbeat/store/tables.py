@@ -1,0 +1,192 @@
+"""The schema. Alembic migrations must produce exactly this (tests/migrations checks it)."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    Uuid,
+    false,
+    text,
+)
+
+from backbeat.store.types import UTCDateTime, json_type
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("email", Text, nullable=True, unique=True),
+    Column("name", Text, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+organizations = Table(
+    "organizations",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("is_admin", Boolean, nullable=False, server_default=false()),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+organization_members = Table(
+    "organization_members",
+    metadata,
+    Column(
+        "organization_id",
+        Uuid,
+        ForeignKey("organizations.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("account_id", Uuid, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index(None, "account_id"),
+)
+
+artists = Table(
+    "artists",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("account_id", Uuid, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=True),
+    Column(
+        "organization_id",
+        Uuid,
+        ForeignKey("organizations.id", ondelete="CASCADE"),
+        nullable=True,
+    ),
+    Column("profile", json_type(), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    CheckConstraint("account_id IS NOT NULL OR organization_id IS NOT NULL", name="has_owner"),
+    Index(None, "account_id"),
+    Index(None, "organization_id"),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("account_id", Uuid, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("key_hash", String(64), nullable=False, unique=True),  # HMAC-SHA256, hex
+    Column("hint", String(16), nullable=False),
+    Column("name", Text, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=True),
+    Column("revoked_at", UTCDateTime, nullable=True),
+    Index(None, "account_id"),
+)
+
+tasks = Table(
+    "tasks",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("account_id", Uuid, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column(
+        "artist_account_id",
+        Uuid,
+        ForeignKey("artists.id", ondelete="RESTRICT"),
+        nullable=False,
+    ),
+    Column("title", Text, nullable=False),
+    Column("prompt", Text, nullable=False),
+    Column("schedule", Text, nullable=False),
+    Column("timezone", Text, nullable=False, server_default=text("'UTC'")),
+    Column("enabled", Boolean, nullable=True),
+    Column("model", Text, nullable=True),
+    Column("misfire_grace_seconds", Integer, nullable=True),
+    Column("max_attempts", Integer, nullable=True),
+    # The scheduler's cursor: the next fire time still to dispatch; NULL while paused.
+    Column("next_fire_at", UTCDateTime, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index(None, "account_id", "created_at"),
+    Index(None, "artist_account_id"),
+    Index(
+        "ix_tasks_due",
+        "next_fire_at",
+        postgresql_where=text("next_fire_at IS NOT NULL"),
+        sqlite_where=text("next_fire_at IS NOT NULL"),
+    ),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    # SET NULL: deleting a task keeps its runs readable.
+    Column("task_id", Uuid, ForeignKey("tasks.id", ondelete="SET NULL"), nullable=True),
+    Column("account_id", Uuid, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("artist_account_id", Uuid, nullable=True),
+    Column("task_identifier", Text, nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("trigger", String(16), nullable=False),
+    Column("trigger_function", String(32), nullable=False),
+    Column("idempotency_key", Text, nullable=True, unique=True),
+    Column("scheduled_for", UTCDateTime, nullable=True),
+    Column("is_test", Boolean, nullable=False),
+    Column("tags", json_type(), nullable=False),
+    Column("metadata", json_type(), nullable=True),
+    Column("payload", json_type(), nullable=True),
+    Column("output", json_type(), nullable=True),
+    Column("error", json_type(), nullable=True),
+    Column("max_attempts", Integer, nullable=False),
+    Column("attempt_count", Integer, nullable=False, server_default=text("0")),
+    Column("available_at", UTCDateTime, nullable=True),
+    Column("delayed_until", UTCDateTime, nullable=True),
+    Column("lease_owner", Text, nullable=True),
+    Column("lease_expires_at", UTCDateTime, nullable=True),
+    Column("started_at", UTCDateTime, nullable=True),
+    Column("finished_at", UTCDateTime, nullable=True),
+    Column("duration_ms", Integer, nullable=False, server_default=text("0")),
+    Column("cost_in_cents", Float, nullable=False, server_default=text("0")),
+    Column("version", Text, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    # The database, not luck, keeps one run per task per fire time.
+    UniqueConstraint("task_id", "scheduled_for"),
+    Index(None, "account_id", "created_at", "id"),
+    Index(None, "task_id", "created_at", "id"),
+    Index(
+        "ix_runs_claimable",
+        "available_at",
+        postgresql_where=text("status IN ('QUEUED', 'REATTEMPTING')"),
+        sqlite_where=text("status IN ('QUEUED', 'REATTEMPTING')"),
+    ),
+)
+
+attempts = Table(
+    "attempts",
+    metadata,
+    Column("id", String(48), primary_key=True),
+    Column("run_id", String(40), ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("worker_id", Text, nullable=True),
+    Column("error", json_type(), nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("started_at", UTCDateTime, nullable=True),
+    Column("completed_at", UTCDateTime, nullable=True),
+    UniqueConstraint("run_id", "number"),
+)

@@ -1,0 +1,76 @@
+"""Tasks."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import Connection, delete, insert, or_, select, update
+
+from backbeat.domain.models import Task
+from backbeat.store.tables import tasks
+
+_COLUMNS = (
+    "account_id",
+    "artist_account_id",
+    "title",
+    "prompt",
+    "schedule",
+    "timezone",
+    "enabled",
+    "model",
+    "misfire_grace_seconds",
+    "max_attempts",
+    "next_fire_at",
+    "created_at",
+    "updated_at",
+)
+
+
+def task_from_row(row: Any) -> Task:
+    return Task(id=row.id, **{name: getattr(row, name) for name in _COLUMNS})
+
+
+def _values(task: Task) -> dict[str, Any]:
+    return {name: getattr(task, name) for name in _COLUMNS}
+
+
+class SqlTaskRepository:
+    def __init__(self, connection: Connection) -> None:
+        self._db = connection
+
+    def add(self, task: Task) -> None:
+        self._db.execute(insert(tasks).values(id=task.id, **_values(task)))
+
+    def get(self, task_id: UUID, *, for_update: bool = False) -> Task | None:
+        query = select(tasks).where(tasks.c.id == task_id)
+        if for_update:
+            query = query.with_for_update()  # ignored by SQLite, whose writers are serialized
+        row = self._db.execute(query).first()
+        return None if row is None else task_from_row(row)
+
+    def update(self, task: Task) -> None:
+        self._db.execute(update(tasks).where(tasks.c.id == task.id).values(**_values(task)))
+
+    def delete(self, task_id: UUID) -> bool:
+        return self._db.execute(delete(tasks).where(tasks.c.id == task_id)).rowcount == 1
+
+    def list_for_account(
+        self,
+        account_id: UUID,
+        *,
+        task_id: UUID | None = None,
+        artist_account_id: UUID | None = None,
+        enabled: bool | None = None,
+    ) -> list[Task]:
+        query = select(tasks).where(tasks.c.account_id == account_id)
+        if task_id is not None:
+            query = query.where(tasks.c.id == task_id)
+        if artist_account_id is not None:
+            query = query.where(tasks.c.artist_account_id == artist_account_id)
+        if enabled is True:  # NULL means "no override", which counts as enabled
+            query = query.where(or_(tasks.c.enabled.is_(None), tasks.c.enabled.is_(True)))
+        elif enabled is False:
+            query = query.where(tasks.c.enabled.is_(False))
+        query = query.order_by(tasks.c.created_at.desc(), tasks.c.id.desc())
+        return [task_from_row(row) for row in self._db.execute(query)]

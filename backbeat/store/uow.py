@@ -1,0 +1,77 @@
+"""A unit of work: one transaction, with the repositories bound to it."""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+from sqlalchemy import Connection, Engine
+
+from backbeat.store.accounts import SqlAccountRepository, SqlKeyRepository
+from backbeat.store.engine import WRITE
+from backbeat.store.runs import SqlRunRepository
+from backbeat.store.tasks import SqlTaskRepository
+
+
+class SqlUnitOfWork:
+    """`with SqlUnitOfWork(engine) as uow: …; uow.commit()`. Leaving without commit rolls back.
+
+    `write=True` says the transaction will write (on SQLite it takes the write lock at BEGIN).
+    """
+
+    def __init__(self, engine: Engine, *, write: bool = False) -> None:
+        self._engine = engine
+        self._write = write
+        self._connection: Connection | None = None
+
+    def __enter__(self) -> SqlUnitOfWork:
+        connection = self._engine.connect()
+        if self._write:
+            connection = connection.execution_options(**{WRITE: True})
+        connection.begin()
+        self._connection = connection
+        self._accounts = SqlAccountRepository(connection)
+        self._keys = SqlKeyRepository(connection)
+        self._tasks = SqlTaskRepository(connection)
+        self._runs = SqlRunRepository(connection)
+        return self
+
+    @property
+    def accounts(self) -> SqlAccountRepository:
+        return self._accounts
+
+    @property
+    def keys(self) -> SqlKeyRepository:
+        return self._keys
+
+    @property
+    def tasks(self) -> SqlTaskRepository:
+        return self._tasks
+
+    @property
+    def runs(self) -> SqlRunRepository:
+        return self._runs
+
+    @property
+    def connection(self) -> Connection:
+        assert self._connection is not None, "use the unit of work in a with block"
+        return self._connection
+
+    def commit(self) -> None:
+        self.connection.commit()
+
+    def rollback(self) -> None:
+        self.connection.rollback()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        connection = self.connection
+        try:
+            if connection.in_transaction():
+                connection.rollback()
+        finally:
+            connection.close()
+            self._connection = None

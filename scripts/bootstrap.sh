@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Makes ./.venv match uv.lock exactly. Idempotent and quick when nothing changed.
+# Needs only python3 (3.11+) on the machine: uv itself is installed into ./.tools.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+UV_VERSION=0.13.9
+if [ ! -x .tools/bin/uv ] || [ "$(.tools/bin/uv --version | cut -d' ' -f2)" != "$UV_VERSION" ]; then
+    python3 -m venv .tools
+    .tools/bin/pip install --quiet --disable-pip-version-check "uv==$UV_VERSION"
+fi
+export UV_PROJECT_ENVIRONMENT="$PWD/.venv"
+.tools/bin/uv sync --frozen --quiet "$@"

@@ -1,0 +1,116 @@
+"""Shared fixtures. `db_url` runs a test on SQLite and on PostgreSQL (which never skips)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import pytest
+from sqlalchemy import Engine
+from starlette.testclient import TestClient
+
+from backbeat.api.app import create_app
+from backbeat.config import Settings
+from backbeat.store.engine import make_engine
+from backbeat.store.migrate import upgrade
+from backbeat.testing import FakeClock
+from backbeat.wiring import Backbeat, build
+from tests.databases import SqliteTemplate, postgres_database, truncate_all
+
+SECRET = "test-secret-" + "x" * 40
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> SqliteTemplate:
+    return SqliteTemplate(tmp_path_factory.mktemp("template"))
+
+
+@pytest.fixture(scope="session")
+def pg_session_url() -> Iterator[str]:
+    with postgres_database() as url:
+        engine = make_engine(url)
+        upgrade(engine)
+        engine.dispose()
+        yield url
+
+
+@pytest.fixture(scope="session")
+def pg_engine(pg_session_url: str) -> Iterator[Engine]:
+    engine = make_engine(pg_session_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(
+    request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: SqliteTemplate
+) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield sqlite_template.fresh(tmp_path)
+        return
+    engine: Engine = request.getfixturevalue("pg_engine")
+    truncate_all(engine)
+    yield request.getfixturevalue("pg_session_url")
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path, sqlite_template: SqliteTemplate) -> str:
+    return sqlite_template.fresh(tmp_path)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(datetime(2026, 1, 5, 12, 0, tzinfo=UTC))  # a Monday
+
+
+def make_backbeat(url: str, clock: FakeClock, **settings: Any) -> Backbeat:
+    config = Settings(database_url=url, secret_key=SECRET, **settings)
+    return build(config, clock=clock)
+
+
+@pytest.fixture
+def backbeat(db_url: str, clock: FakeClock) -> Iterator[Backbeat]:
+    app = make_backbeat(db_url, clock)
+    yield app
+    app.close()
+
+
+@dataclass
+class Tenant:
+    """An account with an artist and an API key."""
+
+    account_id: UUID
+    artist_id: UUID
+    key: str
+    email: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"x-api-key": self.key}
+
+
+def make_tenant(backbeat: Backbeat, email: str) -> Tenant:
+    account = backbeat.admin.create_account(email)
+    artist = backbeat.admin.create_artist(f"Artist of {email}", account_id=account.id)
+    issued = backbeat.admin.create_key(account.id)
+    return Tenant(account.id, artist.id, issued.secret_value, email)
+
+
+@pytest.fixture
+def alice(backbeat: Backbeat) -> Tenant:
+    return make_tenant(backbeat, "alice@example.com")
+
+
+@pytest.fixture
+def bob(backbeat: Backbeat) -> Tenant:
+    return make_tenant(backbeat, "bob@example.com")
+
+
+@pytest.fixture
+def client(backbeat: Backbeat) -> Iterator[TestClient]:
+    with TestClient(create_app(backbeat), raise_server_exceptions=False) as test_client:
+        yield test_client
