@@ -92,6 +92,12 @@ class Tenant:
     def headers(self) -> dict[str, str]:
         return {"x-api-key": self.key}
 
+    def key_id(self, backbeat: Backbeat) -> UUID:
+        [key] = [
+            k for k in backbeat.admin.list_keys(self.account_id) if self.key.startswith(k.hint)
+        ]
+        return key.id
+
 
 def make_tenant(backbeat: Backbeat, email: str) -> Tenant:
     account = backbeat.admin.create_account(email)

@@ -72,8 +72,14 @@ class SqlAccountRepository:
     def add_member(self, organization_id: UUID, account_id: UUID, at: datetime) -> bool:
         values = {"organization_id": organization_id, "account_id": account_id, "created_at": at}
         dialect = postgresql if self._db.dialect.name == "postgresql" else sqlite
-        statement = dialect.insert(organization_members).values(**values).on_conflict_do_nothing()
-        return self._db.execute(statement).rowcount == 1
+        statement = (
+            dialect.insert(organization_members)
+            .values(**values)
+            .on_conflict_do_nothing()
+            # RETURNING, not rowcount: psycopg reports -1 for an INSERT's rowcount here.
+            .returning(organization_members.c.account_id)
+        )
+        return self._db.execute(statement).first() is not None
 
     def organizations_of(self, account_id: UUID) -> list[Organization]:
         rows = self._db.execute(
@@ -189,6 +195,6 @@ class SqlKeyRepository:
         rows = self._db.execute(
             select(api_keys)
             .where(api_keys.c.account_id == account_id)
-            .order_by(api_keys.c.created_at.desc())
+            .order_by(api_keys.c.created_at.desc(), api_keys.c.id.desc())
         )
         return [_key(row) for row in rows]

@@ -112,8 +112,14 @@ class SqlRunRepository:
         return dialect.insert(runs)
 
     def add(self, run: Run) -> bool:
-        statement = self._insert().values(**run_values(run)).on_conflict_do_nothing()
-        return self._db.execute(statement).rowcount == 1
+        statement = (
+            self._insert()
+            .values(**run_values(run))
+            .on_conflict_do_nothing()
+            # RETURNING, not rowcount: psycopg reports -1 for an INSERT's rowcount here.
+            .returning(runs.c.id)
+        )
+        return self._db.execute(statement).first() is not None
 
     def get(self, run_id: str) -> Run | None:
         row = self._db.execute(select(runs).where(runs.c.id == run_id)).first()
@@ -126,8 +132,9 @@ class SqlRunRepository:
 
     def recent_by_task(self, task_ids: Sequence[UUID], per_task: int) -> dict[UUID, list[Run]]:
         found: dict[UUID, list[Run]] = {task_id: [] for task_id in task_ids}
-        for start in range(0, len(task_ids), 500):
-            chunk = list(task_ids[start : start + 500])
+        wanted = list(found)  # each task once, or PostgreSQL's unnest repeats its runs
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
             for row in self._db.execute(self._recent_query(chunk, per_task)):
                 found[row.task_id].append(run_from_row(row))
         return found

@@ -34,5 +34,5 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 def json_type() -> TypeEngine[Any]:
-    """JSON; JSONB on PostgreSQL."""
-    return JSON().with_variant(JSONB(), "postgresql")
+    """JSON; JSONB on PostgreSQL. Python None is stored as SQL NULL, not as JSON `null`."""
+    return JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
