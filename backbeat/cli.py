@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import shlex
+import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -17,7 +20,9 @@ from backbeat import __version__
 from backbeat.config import ConfigurationError, Settings
 from backbeat.domain.clock import iso_utc
 from backbeat.domain.errors import BackbeatError
+from backbeat.scheduler.loop import SchedulerLoop
 from backbeat.store import migrate as migrations
+from backbeat.store.engine import make_engine
 from backbeat.wiring import Backbeat, build
 
 app = typer.Typer(help="Backbeat: scheduled AI-agent tasks for music teams.", no_args_is_help=True)
@@ -125,19 +130,34 @@ def version() -> None:
 @app.command()
 def migrate() -> None:
     """Apply pending database migrations (Alembic upgrade to head)."""
-    with wired(check_schema=False) as backbeat:
-        before = migrations.current_revision(backbeat.engine)
-        migrations.upgrade(backbeat.engine)
-        after = migrations.current_revision(backbeat.engine)
-        typer.echo(f"database at revision {after} (was {before or 'empty'})")
+    # Only the database: a migration job needs no server secret, so it is not asked for one.
+    config = settings()
+    engine = make_engine(config.database_url, pool_size=config.db_pool_size)
+    try:
+        before = migrations.current_revision(engine)
+        migrations.upgrade(engine)
+        after = migrations.current_revision(engine)
+    finally:
+        engine.dispose()
+    typer.echo(f"database at revision {after} (was {before or 'empty'})")
 
 
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(envvar="BACKBEAT_HOST", show_envvar=True)] = None,
     port: Annotated[int | None, typer.Option(envvar="BACKBEAT_PORT", show_envvar=True)] = None,
+    scheduler: Annotated[
+        bool,
+        typer.Option(
+            "--scheduler/--no-scheduler",
+            envvar="BACKBEAT_SERVE_SCHEDULER",
+            show_envvar=True,
+            help="Also run a scheduler in this process (turn off when scheduler processes "
+            "run separately).",
+        ),
+    ] = True,
 ) -> None:
-    """Run the API (and, on SQLite, everything else Backbeat needs) in this process."""
+    """Run the API and a scheduler in this process (all Backbeat needs on SQLite)."""
     import uvicorn
 
     from backbeat.api.app import create_app
@@ -146,11 +166,38 @@ def serve(
         config = settings(host=host, port=port)
         backbeat.settings = config
         announce(backbeat, config)
-        uvicorn.run(create_app(backbeat), host=config.host, port=config.port, log_level="info")
+        loop = SchedulerLoop(backbeat.scheduler, backbeat.clock, backbeat.schedule_changed)
+        thread = threading.Thread(target=loop.run, name="scheduler", daemon=True)
+        if scheduler:
+            thread.start()
+        try:
+            uvicorn.run(create_app(backbeat), host=config.host, port=config.port, log_level="info")
+        finally:
+            loop.stop()
+            if scheduler:
+                thread.join(timeout=30)
+
+
+@app.command("scheduler")
+def scheduler_command() -> None:
+    """Run a scheduler alone (scale-out on PostgreSQL: run as many as you like)."""
+    with wired() as backbeat:
+        loop = SchedulerLoop(backbeat.scheduler, backbeat.clock, backbeat.schedule_changed)
+
+        def ask_to_stop(signum: int, _frame: object) -> None:
+            typer.echo(f"received {signal.Signals(signum).name}: finishing the current tick")
+            loop.stop()
+
+        signal.signal(signal.SIGTERM, ask_to_stop)
+        signal.signal(signal.SIGINT, ask_to_stop)
+        typer.echo(
+            f"Backbeat {__version__} scheduler on {_redacted(backbeat.settings.database_url)}"
+        )
+        loop.run()
 
 
 def announce(backbeat: Backbeat, config: Settings) -> None:
-    command = Path(sys.argv[0]).name if "/" not in sys.argv[0] else sys.argv[0]
+    command = _invocation()
     where = f"http://{config.host}:{config.port}"
     typer.echo(f"Backbeat {__version__} listening on {where} (API docs at {where}/docs)")
     typer.echo(f"Database: {_redacted(config.database_url)}")
@@ -164,6 +211,13 @@ def announce(backbeat: Backbeat, config: Settings) -> None:
             f"  {command} keys create --account ACCOUNT_ID             # prints the key once\n"
             f"then: curl -H 'x-api-key: <key>' {where}/api/tasks"
         )
+
+
+def _invocation() -> str:
+    """How this process was started, so the printed commands can be pasted as they are."""
+    if Path(sys.argv[0]).name == "__main__.py":  # `python -m backbeat`
+        return f"{shlex.quote(sys.executable)} -m backbeat"
+    return shlex.quote(sys.argv[0])
 
 
 def _redacted(url: str) -> str:

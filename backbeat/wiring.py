@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from sqlalchemy import Engine
 
@@ -11,6 +12,7 @@ from backbeat.config import Settings
 from backbeat.domain.clock import Clock, SystemClock
 from backbeat.services.admin import AdminService
 from backbeat.services.runs import RunService
+from backbeat.services.scheduler import Scheduler, SchedulerPolicy
 from backbeat.services.tasks import TaskService
 from backbeat.store.engine import make_engine
 from backbeat.store.uow import SqlUnitOfWork
@@ -24,6 +26,7 @@ class Backbeat:
     tasks: TaskService
     runs: RunService
     admin: AdminService
+    scheduler: Scheduler
     # Set when a task's timing changes, so an in-process scheduler wakes before its nap ends.
     schedule_changed: threading.Event = field(default_factory=threading.Event)
 
@@ -32,6 +35,14 @@ class Backbeat:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def scheduler_policy(settings: Settings) -> SchedulerPolicy:
+    return SchedulerPolicy(
+        grace=timedelta(seconds=settings.misfire_grace_seconds),
+        max_attempts=settings.max_attempts,
+        default_model=settings.default_model,
+    )
 
 
 def build(
@@ -51,5 +62,6 @@ def build(
         tasks=TaskService(uow, clock, on_schedule_change=schedule_changed.set),
         runs=RunService(uow),
         admin=AdminService(uow, clock, settings.secret),
+        scheduler=Scheduler(uow, clock, scheduler_policy(settings)),
         schedule_changed=schedule_changed,
     )

@@ -70,8 +70,34 @@ class TaskRepository(Protocol):
     ) -> list[Task]: ...
 
 
+class ScheduleRepository(Protocol):
+    """The scheduler's view of tasks: their cursors (`next_fire_at`).
+
+    `claim_due` locks the rows it returns until the transaction ends, and skips rows other
+    transactions hold (FOR UPDATE SKIP LOCKED on PostgreSQL), so several schedulers share
+    the due tasks without waiting on each other. On SQLite, whose writers are serialized,
+    the compare-and-set in `advance` and the runs' unique key do the same job.
+    """
+
+    def claim_due(self, now: datetime, limit: int) -> list[Task]:
+        """Active tasks with next_fire_at <= now, earliest first, locked for this transaction."""
+        ...
+
+    def advance(self, moves: Sequence[tuple[UUID, datetime, datetime | None]]) -> int:
+        """Move each (task, from, to) cursor that still reads `from`; answers how many moved."""
+        ...
+
+    def earliest_due(self) -> datetime | None:
+        """The smallest next_fire_at of all active tasks (from the index, not a scan)."""
+        ...
+
+
 class RunRepository(Protocol):
     def add(self, run: Run) -> bool: ...
+    def add_many(self, runs: Sequence[Run]) -> set[str]:
+        """Insert the runs that do not collide with an existing one; answers their ids."""
+        ...
+
     def get(self, run_id: str) -> Run | None:
         """The run in full, attempts included."""
         ...
@@ -102,6 +128,8 @@ class UnitOfWork(Protocol):
     def tasks(self) -> TaskRepository: ...
     @property
     def runs(self) -> RunRepository: ...
+    @property
+    def schedules(self) -> ScheduleRepository: ...
 
     def commit(self) -> None: ...
     def rollback(self) -> None: ...

@@ -15,6 +15,9 @@ from enum import StrEnum
 
 from backbeat.domain.errors import Conflict
 
+# Runs of scheduled prompts carry the identifier the real service's worker task uses.
+TASK_IDENTIFIER = "customer-prompt-task"
+
 
 class RunStatus(StrEnum):
     PENDING_VERSION = "PENDING_VERSION"

@@ -121,6 +121,13 @@ class SqlRunRepository:
         )
         return self._db.execute(statement).first() is not None
 
+    def add_many(self, new_runs: Sequence[Run]) -> set[str]:
+        if not new_runs:
+            return set()
+        statement = self._insert().on_conflict_do_nothing().returning(runs.c.id)
+        result = self._db.execute(statement, [run_values(run) for run in new_runs])
+        return {row.id for row in result}
+
     def get(self, run_id: str) -> Run | None:
         row = self._db.execute(select(runs).where(runs.c.id == run_id)).first()
         if row is None:

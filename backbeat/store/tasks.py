@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Connection, delete, insert, or_, select, update
+from sqlalchemy import Connection, bindparam, delete, func, insert, or_, select, update
 
 from backbeat.domain.models import Task
 from backbeat.store.tables import tasks
@@ -74,3 +76,39 @@ class SqlTaskRepository:
             query = query.where(tasks.c.enabled.is_(False))
         query = query.order_by(tasks.c.created_at.desc(), tasks.c.id.desc())
         return [task_from_row(row) for row in self._db.execute(query)]
+
+
+_ACTIVE = or_(tasks.c.enabled.is_(None), tasks.c.enabled.is_(True))
+
+
+class SqlScheduleRepository:
+    def __init__(self, connection: Connection) -> None:
+        self._db = connection
+
+    def claim_due(self, now: datetime, limit: int) -> list[Task]:
+        query = (
+            select(tasks)
+            .where(tasks.c.next_fire_at.is_not(None), tasks.c.next_fire_at <= now, _ACTIVE)
+            .order_by(tasks.c.next_fire_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)  # SQLite ignores it; its writers take turns
+        )
+        return [task_from_row(row) for row in self._db.execute(query)]
+
+    def advance(self, moves: Sequence[tuple[UUID, datetime, datetime | None]]) -> int:
+        if not moves:
+            return 0
+        statement = (
+            update(tasks)
+            .where(tasks.c.id == bindparam("b_id"), tasks.c.next_fire_at == bindparam("b_from"))
+            .values(next_fire_at=bindparam("b_to"))
+        )
+        params = [{"b_id": task_id, "b_from": old, "b_to": new} for task_id, old, new in moves]
+        return self._db.execute(statement, params).rowcount
+
+    def earliest_due(self) -> datetime | None:
+        query = select(func.min(tasks.c.next_fire_at)).where(
+            tasks.c.next_fire_at.is_not(None), _ACTIVE
+        )
+        value: datetime | None = self._db.execute(query).scalar()
+        return value

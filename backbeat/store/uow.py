@@ -9,7 +9,7 @@ from sqlalchemy import Connection, Engine
 from backbeat.store.accounts import SqlAccountRepository, SqlKeyRepository
 from backbeat.store.engine import WRITE
 from backbeat.store.runs import SqlRunRepository
-from backbeat.store.tasks import SqlTaskRepository
+from backbeat.store.tasks import SqlScheduleRepository, SqlTaskRepository
 
 
 class SqlUnitOfWork:
@@ -33,6 +33,7 @@ class SqlUnitOfWork:
         self._keys = SqlKeyRepository(connection)
         self._tasks = SqlTaskRepository(connection)
         self._runs = SqlRunRepository(connection)
+        self._schedules = SqlScheduleRepository(connection)
         return self
 
     @property
@@ -50,6 +51,10 @@ class SqlUnitOfWork:
     @property
     def runs(self) -> SqlRunRepository:
         return self._runs
+
+    @property
+    def schedules(self) -> SqlScheduleRepository:
+        return self._schedules
 
     @property
     def connection(self) -> Connection:

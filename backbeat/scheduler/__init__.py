@@ -1,0 +1,1 @@
+"""The scheduler process: a thin loop around Scheduler.tick."""

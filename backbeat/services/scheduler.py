@@ -1,0 +1,194 @@
+"""Dispatching due fires into runs: the scheduler's one step, `tick(now)`.
+
+Each batch is one short transaction: claim due tasks (locked, skipping rows another
+scheduler holds), decide each one (domain.scheduling), insert the runs (the unique key on
+task and fire time refuses a second one), move the cursors, commit. A scheduler that dies
+mid-batch loses its transaction and its locks with it; the next one picks the tasks up.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from uuid import UUID
+
+from backbeat import __version__
+from backbeat.domain.clock import Clock, iso_utc
+from backbeat.domain.cron import ScheduleError
+from backbeat.domain.ids import new_run_id
+from backbeat.domain.models import Run, Task
+from backbeat.domain.ports import UnitOfWork
+from backbeat.domain.runs import TASK_IDENTIFIER, RunStatus, Trigger
+from backbeat.domain.scheduling import FireDecision, decide
+
+log = logging.getLogger("backbeat.scheduler")
+
+UnitOfWorkFactory = Callable[..., UnitOfWork]
+
+
+@dataclass(frozen=True, slots=True)
+class SchedulerPolicy:
+    grace: timedelta = timedelta(hours=1)  # a task's misfire_grace_seconds overrides it
+    max_attempts: int = 3  # a task's max_attempts overrides it
+    default_model: str = "anthropic/claude-sonnet-4.5"
+    batch_size: int = 500
+    max_sleep: timedelta = timedelta(seconds=5)  # catch changes made by other processes
+
+
+@dataclass
+class TickReport:
+    tasks: int = 0  # due tasks handled
+    runs_created: int = 0
+    late_runs: int = 0
+    coalesced: int = 0
+    skipped: int = 0
+    duplicates: int = 0  # runs the unique key refused (another scheduler got there first)
+    lags: list[float] = field(default_factory=list)  # seconds from fire time to commit
+    next_due: datetime | None = None
+
+    def add(self, other: TickReport) -> None:
+        self.tasks += other.tasks
+        self.runs_created += other.runs_created
+        self.late_runs += other.late_runs
+        self.coalesced += other.coalesced
+        self.skipped += other.skipped
+        self.duplicates += other.duplicates
+        self.lags += other.lags
+
+
+def run_payload(task: Task, fire_at: datetime, default_model: str) -> dict[str, object]:
+    """What a run is asked to do, fixed at fire time (later edits of the task do not change it)."""
+    return {
+        "task_id": str(task.id),
+        "account_id": str(task.account_id),
+        "artist_account_id": str(task.artist_account_id),
+        "title": task.title,
+        "prompt": task.prompt,
+        "model": task.model or default_model,
+        "schedule": task.schedule,
+        "timezone": task.timezone,
+        "fire_time": iso_utc(fire_at),
+    }
+
+
+def scheduled_run(
+    task: Task, decision: FireDecision, created_at: datetime, policy: SchedulerPolicy
+) -> Run:
+    fire_at = decision.fire_at
+    assert fire_at is not None
+    return Run(
+        id=new_run_id(),
+        task_id=task.id,
+        account_id=task.account_id,
+        artist_account_id=task.artist_account_id,
+        task_identifier=TASK_IDENTIFIER,
+        status=RunStatus.QUEUED,
+        trigger=Trigger.CATCH_UP if decision.late else Trigger.SCHEDULED,
+        trigger_function="trigger",
+        idempotency_key=f"{task.id}:{iso_utc(fire_at)}",
+        scheduled_for=fire_at,
+        is_test=False,
+        created_at=created_at,
+        updated_at=created_at,
+        max_attempts=task.max_attempts or policy.max_attempts,
+        tags=["scheduled"],
+        metadata=decision.metadata(created_at),
+        payload=run_payload(task, fire_at, policy.default_model),
+        available_at=created_at,
+        version=__version__,
+    )
+
+
+class Scheduler:
+    def __init__(self, uow: UnitOfWorkFactory, clock: Clock, policy: SchedulerPolicy) -> None:
+        self._uow = uow
+        self._clock = clock
+        self.policy = policy
+
+    def tick(self, now: datetime) -> TickReport:
+        """Dispatch everything due at `now`, in batches; report, with when the next fire is due."""
+        report = TickReport()
+        while True:
+            batch = self.dispatch_batch(now)
+            report.add(batch)
+            if batch.tasks < self.policy.batch_size:
+                break
+        with self._uow() as uow:
+            report.next_due = uow.schedules.earliest_due()
+        return report
+
+    def next_wake(self, report: TickReport, now: datetime) -> datetime:
+        """Sleep until the next fire, but not longer than max_sleep (other processes edit)."""
+        latest = now + self.policy.max_sleep
+        return latest if report.next_due is None else max(now, min(report.next_due, latest))
+
+    def dispatch_batch(self, now: datetime) -> TickReport:
+        report = TickReport()
+        with self._uow(write=True) as uow:
+            due = uow.schedules.claim_due(now, self.policy.batch_size)
+            if not due:
+                return report
+            created_at = max(now, self._clock.now())
+            runs: list[Run] = []
+            moves: list[tuple[UUID, datetime, datetime | None]] = []
+            for task in due:
+                decision = self._decide(task, now)
+                assert task.next_fire_at is not None
+                moves.append((task.id, task.next_fire_at, decision.next_fire_at))
+                report.coalesced += decision.coalesced
+                report.skipped += decision.skipped
+                if decision.fire_at is not None:
+                    runs.append(scheduled_run(task, decision, created_at, self.policy))
+                if decision.skipped:
+                    log.warning(
+                        "missed fires skipped",
+                        extra={
+                            "event": "fire.skipped",
+                            "task_id": str(task.id),
+                            "skipped": decision.skipped,
+                        },
+                    )
+            inserted = uow.runs.add_many(runs)
+            uow.schedules.advance(moves)
+            uow.commit()
+        committed = self._clock.now()
+        report.tasks = len(due)
+        report.runs_created = len(inserted)
+        report.duplicates = len(runs) - len(inserted)
+        for run in runs:
+            if run.id in inserted:
+                assert run.scheduled_for is not None
+                report.lags.append((committed - run.scheduled_for).total_seconds())
+                report.late_runs += run.trigger is Trigger.CATCH_UP
+                log.info(
+                    "fire dispatched",
+                    extra={
+                        "event": "fire.dispatched",
+                        "task_id": str(run.task_id),
+                        "run_id": run.id,
+                        "fire_time": iso_utc(run.scheduled_for),
+                        "late": run.trigger is Trigger.CATCH_UP,
+                    },
+                )
+        return report
+
+    def _decide(self, task: Task, now: datetime) -> FireDecision:
+        assert task.next_fire_at is not None
+        grace = (
+            self.policy.grace
+            if task.misfire_grace_seconds is None
+            else timedelta(seconds=task.misfire_grace_seconds)
+        )
+        try:
+            schedule = task.parsed_schedule()
+        except ScheduleError:
+            # Only possible if the stored row was edited by hand or tzdata dropped a zone:
+            # park the task rather than fail every tick.
+            log.error(
+                "task has an unusable schedule; parked",
+                extra={"event": "task.parked", "task_id": str(task.id)},
+            )
+            return FireDecision(None, False, 0, 0, False, None)
+        return decide(schedule, task.next_fire_at, now, grace)
