@@ -61,7 +61,7 @@ def build(
         clock=clock,
         tasks=TaskService(uow, clock, on_schedule_change=schedule_changed.set),
         runs=RunService(uow),
-        admin=AdminService(uow, clock, settings.secret),
+        admin=AdminService(uow, clock, lambda: settings.secret),
         scheduler=Scheduler(uow, clock, scheduler_policy(settings)),
         schedule_changed=schedule_changed,
     )

@@ -24,10 +24,10 @@ class IssuedKey:
 
 
 class AdminService:
-    def __init__(self, uow: UnitOfWorkFactory, clock: Clock, secret: bytes) -> None:
+    def __init__(self, uow: UnitOfWorkFactory, clock: Clock, secret: Callable[[], bytes]) -> None:
         self._uow = uow
         self._clock = clock
-        self._secret = secret
+        self._secret = secret  # read on first use: a scheduler or worker never needs it
 
     def create_account(self, email: str | None, name: str | None = None) -> Account:
         with self._uow(write=True) as uow:
@@ -103,7 +103,7 @@ class AdminService:
         with self._uow(write=True) as uow:
             if uow.accounts.get(account_id) is None:
                 raise NotFound(f"no account {account_id}")
-            uow.keys.add(key, hash_key(self._secret, value))
+            uow.keys.add(key, hash_key(self._secret(), value))
             uow.commit()
         return IssuedKey(key=key, secret_value=value)
 
