@@ -53,6 +53,45 @@ class Settings(BaseSettings):
     )
     db_pool_size: int = Field(5, ge=1, description="Database connections per process (PostgreSQL).")
 
+    # Model providers. Credentials come from here, never from a task.
+    anthropic_api_key: SecretStr | None = None
+    anthropic_base_url: str | None = Field(None, description="Override (a proxy, a test server).")
+    openai_api_key: SecretStr | None = None
+    openai_base_url: str | None = Field(None, description="Override (a proxy, a test server).")
+    compatible_base_url: str | None = Field(
+        None,
+        description="An OpenAI-compatible endpoint (a model gateway, Ollama, vLLM, "
+        "llama.cpp server), e.g. http://127.0.0.1:11434/v1 for Ollama.",
+    )
+    compatible_api_key: SecretStr | None = None
+
+    # Runs.
+    run_timeout_seconds: float = Field(600, gt=0, description="Per-attempt time limit.")
+    max_turns: int = Field(12, ge=1, le=100, description="Model/tool turns per attempt.")
+    worker_concurrency: int = Field(10, ge=1, le=1000, description="Runs at once per worker.")
+    lease_seconds: float = Field(60, ge=5, description="A worker renews its claim this often x3.")
+    shutdown_grace_seconds: float = Field(30, ge=0, description="Wait for runs on SIGTERM.")
+    worker_poll_seconds: float = Field(1.0, gt=0, description="How often an idle worker looks.")
+    allow_task_overlap: bool = Field(
+        False, description="Let two runs of one task execute at once (off: a later fire waits)."
+    )
+    serve_worker: bool = Field(True, description="`serve` also runs a worker.")
+
+    # Tools.
+    fetch_allow_private: bool = Field(
+        False, description="Let fetch_web_page reach private and loopback addresses."
+    )
+    fetch_max_bytes: int = Field(1_000_000, ge=1024)
+    fetch_timeout_seconds: float = Field(10, gt=0)
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str = "backbeat@localhost"
+    smtp_starttls: bool = Field(
+        True, description="STARTTLS after connecting (off for local relays)."
+    )
+
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
