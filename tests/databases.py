@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
 from backbeat.store.engine import make_engine
 from backbeat.store.migrate import upgrade
@@ -45,9 +45,11 @@ def postgres_database(prefix: str = "backbeat_test") -> Iterator[str]:
 
 
 def truncate_all(engine: Engine) -> None:
-    names = ", ".join(f'"{table.name}"' for table in reversed(metadata.sorted_tables))
+    """Empty every table. DELETE, child tables first: on small tables it is an order of
+    magnitude faster than TRUNCATE, which rewrites each table's files."""
     with engine.begin() as connection:
-        connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        for table in reversed(metadata.sorted_tables):
+            connection.execute(table.delete())
 
 
 class SqliteTemplate:

@@ -1,0 +1,151 @@
+"""Builders for the persistence contract suite: entities with every field filled in."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID, uuid4
+
+from sqlalchemy import insert
+
+from backbeat.domain.ids import new_attempt_id, new_run_id
+from backbeat.domain.models import Account, ApiKey, Artist, Attempt, Organization, Run, Task
+from backbeat.domain.runs import AttemptStatus, RunStatus, Trigger
+from backbeat.store.tables import attempts
+from backbeat.store.uow import SqlUnitOfWork
+
+# A fixed instant with microseconds, so precision losses show up.
+T0 = datetime(2026, 1, 5, 12, 0, 0, 123456, tzinfo=UTC)
+
+UowFactory = Callable[..., SqlUnitOfWork]
+
+
+@dataclass
+class World:
+    """An account owning an artist, ready for tasks and runs."""
+
+    account: Account
+    artist: Artist
+
+
+def at(seconds: float = 0) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+def account(email: str | None = None, *, created: float = 0, name: str | None = "A") -> Account:
+    return Account(id=uuid4(), email=email, name=name, created_at=at(created))
+
+
+def organization(name: str = "Org", *, is_admin: bool = False, created: float = 0) -> Organization:
+    return Organization(id=uuid4(), name=name, is_admin=is_admin, created_at=at(created))
+
+
+def artist(
+    *,
+    account_id: UUID | None = None,
+    organization_id: UUID | None = None,
+    profile: dict[str, Any] | None = None,
+) -> Artist:
+    return Artist(
+        id=uuid4(),
+        name="Artist",
+        account_id=account_id,
+        organization_id=organization_id,
+        profile=profile if profile is not None else {},
+        created_at=T0,
+    )
+
+
+def api_key(account_id: UUID, *, created: float = 0, **fields: Any) -> ApiKey:
+    values: dict[str, Any] = {
+        "id": uuid4(),
+        "account_id": account_id,
+        "name": "laptop",
+        "hint": "bb_abcd",
+        "created_at": at(created),
+        "expires_at": None,
+        "revoked_at": None,
+    }
+    values.update(fields)
+    return ApiKey(**values)
+
+
+def task(
+    account_id: UUID,
+    artist_id: UUID,
+    *,
+    created: float = 0,
+    task_id: UUID | None = None,
+    **fields: Any,
+) -> Task:
+    values: dict[str, Any] = {
+        "id": task_id or uuid4(),
+        "account_id": account_id,
+        "artist_account_id": artist_id,
+        "title": "Weekly pulse",
+        "prompt": "Summarise the week.",
+        "schedule": "0 9 * * 4",
+        "timezone": "UTC",
+        "enabled": None,
+        "model": None,
+        "created_at": at(created),
+        "updated_at": at(created),
+        "next_fire_at": None,
+    }
+    values.update(fields)
+    return Task(**values)
+
+
+def run(
+    account_id: UUID,
+    task_id: UUID | None,
+    *,
+    created: float = 0,
+    run_id: str | None = None,
+    **fields: Any,
+) -> Run:
+    values: dict[str, Any] = {
+        "id": run_id or new_run_id(),
+        "task_id": task_id,
+        "account_id": account_id,
+        "artist_account_id": None,
+        "task_identifier": "weekly-pulse",
+        "status": RunStatus.QUEUED,
+        "trigger": Trigger.MANUAL,
+        "trigger_function": "manual",
+        "idempotency_key": None,
+        "scheduled_for": None,
+        "is_test": False,
+        "created_at": at(created),
+        "updated_at": at(created),
+        "max_attempts": 3,
+    }
+    values.update(fields)
+    return Run(**values)
+
+
+def insert_attempt(uow: SqlUnitOfWork, run_id: str, number: int, **fields: Any) -> Attempt:
+    """No repository method adds attempts yet, so tests write the rows directly."""
+    values: dict[str, Any] = {
+        "id": new_attempt_id(),
+        "run_id": run_id,
+        "number": number,
+        "status": AttemptStatus.FAILED,
+        "created_at": at(number),
+        "updated_at": at(number),
+    }
+    values.update(fields)
+    attempt = Attempt(**values)
+    row = {column.name: getattr(attempt, column.name) for column in attempts.c}
+    uow.connection.execute(insert(attempts).values(**row))
+    return attempt
+
+
+def assert_utc(entity: Any) -> None:
+    """Every instant an entity carries comes back in UTC."""
+    for name in entity.__slots__:
+        value = getattr(entity, name)
+        if isinstance(value, datetime):
+            assert value.tzinfo is UTC, f"{name} is {value!r}"
