@@ -42,6 +42,7 @@ def scheduler_policy(settings: Settings) -> SchedulerPolicy:
         grace=timedelta(seconds=settings.misfire_grace_seconds),
         max_attempts=settings.max_attempts,
         default_model=settings.default_model,
+        allow_overlap=settings.allow_task_overlap,
     )
 
 

@@ -17,6 +17,7 @@ class FailureKind(StrEnum):
     AUTH = "auth"  # 401/403 from the provider: credentials are wrong
     CONFIGURATION = "configuration"  # Backbeat is not set up for this (no key, no gateway)
     TOOL = "tool"  # a tool broke in a way the model cannot recover from
+    TURN_LIMIT = "turn_limit"  # the model kept calling tools past the cap
     WORKER_CRASHED = "worker_crashed"  # the lease expired: the worker died
     INTERNAL = "internal"  # a bug in Backbeat
 

@@ -125,4 +125,5 @@ class Run:
     version: str | None = None
     lease_owner: str | None = None
     lease_expires_at: datetime | None = None
+    concurrency_key: str | None = None  # runs sharing it never execute at once
     attempts: list[Attempt] = field(default_factory=list)

@@ -35,6 +35,7 @@ class SchedulerPolicy:
     default_model: str = "anthropic/claude-sonnet-4.5"
     batch_size: int = 500
     max_sleep: timedelta = timedelta(seconds=5)  # catch changes made by other processes
+    allow_overlap: bool = False  # let two runs of one task execute at once
 
 
 @dataclass
@@ -98,6 +99,7 @@ def scheduled_run(
         payload=run_payload(task, fire_at, policy.default_model),
         available_at=created_at,
         version=__version__,
+        concurrency_key=None if policy.allow_overlap else str(task.id),
     )
 
 

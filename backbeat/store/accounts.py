@@ -127,6 +127,19 @@ class SqlAccountRepository:
             created_at=row.created_at,
         )
 
+    def team_emails(self, account_id: UUID) -> set[str]:
+        mine = organization_members.alias("mine")
+        members = organization_members.alias("members")
+        teammates = (
+            select(accounts.c.email)
+            .join(members, members.c.account_id == accounts.c.id)
+            .join(mine, mine.c.organization_id == members.c.organization_id)
+            .where(mine.c.account_id == account_id)
+        )
+        own = select(accounts.c.email).where(accounts.c.id == account_id)
+        rows = self._db.execute(own.union(teammates))
+        return {row.email.lower() for row in rows if row.email}
+
     def artist_usable_by(self, artist_id: UUID, account_id: UUID) -> bool:
         member_of = select(organization_members.c.organization_id).where(
             organization_members.c.account_id == account_id

@@ -50,6 +50,7 @@ def run_from_row(row: Any, run_attempts: list[Attempt] | None = None) -> Run:
         version=row.version,
         lease_owner=row.lease_owner,
         lease_expires_at=row.lease_expires_at,
+        concurrency_key=row.concurrency_key,
         attempts=run_attempts or [],
     )
 
@@ -98,6 +99,7 @@ def run_values(run: Run) -> dict[str, Any]:
         "duration_ms": run.duration_ms,
         "cost_in_cents": run.cost_in_cents,
         "version": run.version,
+        "concurrency_key": run.concurrency_key,
         "created_at": run.created_at,
         "updated_at": run.updated_at,
     }

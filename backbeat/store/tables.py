@@ -161,10 +161,26 @@ runs = Table(
     Column("duration_ms", Integer, nullable=False, server_default=text("0")),
     Column("cost_in_cents", Float, nullable=False, server_default=text("0")),
     Column("version", Text, nullable=True),
+    # Runs sharing a key never execute at once (the task id, unless overlap is allowed).
+    Column("concurrency_key", Text, nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
-    # The database, not luck, keeps one run per task per fire time.
+    # The database, not luck, keeps one run per task per fire time…
     UniqueConstraint("task_id", "scheduled_for"),
+    # …and one executing run per concurrency key.
+    Index(
+        "uq_runs_one_executing_per_key",
+        "concurrency_key",
+        unique=True,
+        postgresql_where=text("status = 'EXECUTING'"),
+        sqlite_where=text("status = 'EXECUTING'"),
+    ),
+    Index(
+        "ix_runs_leases",
+        "lease_expires_at",
+        postgresql_where=text("status = 'EXECUTING'"),
+        sqlite_where=text("status = 'EXECUTING'"),
+    ),
     Index(None, "account_id", "created_at", "id"),
     Index(None, "task_id", "created_at", "id"),
     Index(
@@ -189,4 +205,17 @@ attempts = Table(
     Column("started_at", UTCDateTime, nullable=True),
     Column("completed_at", UTCDateTime, nullable=True),
     UniqueConstraint("run_id", "number"),
+)
+
+# Whom a run has emailed: a retried run never emails anyone twice.
+emails = Table(
+    "emails",
+    metadata,
+    Column("run_id", String(40), ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("recipient", Text, primary_key=True),
+    Column("subject", Text, nullable=False),
+    Column("status", String(16), nullable=False),  # sending | sent | failed
+    Column("error", Text, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
 )

@@ -10,6 +10,7 @@ from backbeat.store.accounts import SqlAccountRepository, SqlKeyRepository
 from backbeat.store.engine import WRITE
 from backbeat.store.runs import SqlRunRepository
 from backbeat.store.tasks import SqlScheduleRepository, SqlTaskRepository
+from backbeat.store.work import SqlWorkRepository
 
 
 class SqlUnitOfWork:
@@ -34,6 +35,7 @@ class SqlUnitOfWork:
         self._tasks = SqlTaskRepository(connection)
         self._runs = SqlRunRepository(connection)
         self._schedules = SqlScheduleRepository(connection)
+        self._work = SqlWorkRepository(connection)
         return self
 
     @property
@@ -55,6 +57,10 @@ class SqlUnitOfWork:
     @property
     def schedules(self) -> SqlScheduleRepository:
         return self._schedules
+
+    @property
+    def work(self) -> SqlWorkRepository:
+        return self._work
 
     @property
     def connection(self) -> Connection:

@@ -1,0 +1,267 @@
+"""The worker's database steps. Each is one short transaction; none is ever held while a
+model or a tool is working (a worker runs hundreds of calls on a handful of connections).
+
+Claim → (model and tools, no transaction) → finish. A claim is a lease the worker renews;
+`finish` only records an outcome while the worker still holds it, so a run taken over by
+another worker, or canceled meanwhile, is never overwritten by a late answer.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+
+from backbeat.domain import attempts
+from backbeat.domain.clock import Clock
+from backbeat.domain.failures import AttemptFailed, RetryPolicy
+from backbeat.domain.models import Attempt, Run
+from backbeat.domain.ports import UnitOfWork
+from backbeat.domain.runs import RunStatus
+
+log = logging.getLogger("backbeat.worker")
+
+UnitOfWorkFactory = Callable[..., UnitOfWork]
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    run: Run
+    attempt: Attempt
+
+    @property
+    def worker_id(self) -> str:
+        assert self.run.lease_owner is not None
+        return self.run.lease_owner
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What an attempt produced: output on success, or the failure; and what it cost."""
+
+    output: dict[str, Any] | None
+    failure: AttemptFailed | None
+    cost_in_cents: float
+    stack_trace: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RunContext:
+    """What a run's tools and prompt need from the database, read once per attempt."""
+
+    artist: dict[str, Any]
+    owner_email: str | None
+    team_emails: frozenset[str]
+
+
+class WorkQueue:
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        clock: Clock,
+        *,
+        lease: timedelta,
+        retry: RetryPolicy,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._uow = uow
+        self._clock = clock
+        self.lease = lease
+        self._retry = retry
+        self._rng = rng
+
+    def claim(self, worker_id: str, limit: int) -> list[Claim]:
+        """Start up to `limit` runs under a lease; [] when another worker won a race."""
+        now = self._clock.now()
+        claims: list[Claim] = []
+        try:
+            with self._uow(write=True) as uow:
+                for run in uow.work.claimable(now, limit):
+                    started, attempt = attempts.start(run, now, worker_id, self.lease)
+                    uow.work.save(started)
+                    uow.work.add_attempt(attempt)
+                    claims.append(Claim(started, attempt))
+                uow.commit()
+        except IntegrityError:
+            # Another worker started a run with the same concurrency key a moment earlier;
+            # the unique index refused ours. Nothing was claimed; look again next time.
+            return []
+        for claim in claims:
+            log.info(
+                "run claimed",
+                extra={
+                    "event": "run.claimed",
+                    "run_id": claim.run.id,
+                    "attempt": claim.attempt.number,
+                    "worker": worker_id,
+                },
+            )
+        return claims
+
+    def renew(self, worker_id: str, run_ids: Sequence[str]) -> set[str]:
+        """Extend the leases; answers the runs this worker still holds."""
+        if not run_ids:
+            return set()
+        with self._uow(write=True) as uow:
+            held = uow.work.renew(worker_id, run_ids, self._clock.now() + self.lease)
+            uow.commit()
+        return held
+
+    def finish(self, claim: Claim, outcome: Outcome) -> Run | None:
+        """Record the outcome if the worker still holds the run; None if it no longer does."""
+        now = self._clock.now()
+        with self._uow(write=True) as uow:
+            run = uow.work.get_for_update(claim.run.id)
+            if not self._holds(run, claim):
+                log.warning(
+                    "outcome discarded: the run was canceled or taken over",
+                    extra={"event": "run.outcome_discarded", "run_id": claim.run.id},
+                )
+                return None
+            assert run is not None
+            attempt = uow.work.current_attempt(run.id) or claim.attempt
+            if outcome.failure is None:
+                assert outcome.output is not None
+                run, attempt = attempts.complete(
+                    run, attempt, now, outcome.output, outcome.cost_in_cents
+                )
+            else:
+                run, attempt = attempts.fail(
+                    run,
+                    attempt,
+                    now,
+                    outcome.failure,
+                    failed_attempts=uow.work.failed_attempts(run.id) + 1,
+                    policy=self._retry,
+                    cost=outcome.cost_in_cents,
+                    stack_trace=outcome.stack_trace,
+                    rng=self._rng,
+                )
+            uow.work.save(run)
+            uow.work.save_attempt(attempt)
+            uow.commit()
+        _log_outcome(run, attempt)
+        return run
+
+    def release(self, claim: Claim) -> bool:
+        """Hand an unfinished run back (graceful shutdown); the attempt is not spent."""
+        now = self._clock.now()
+        with self._uow(write=True) as uow:
+            run = uow.work.get_for_update(claim.run.id)
+            if not self._holds(run, claim):
+                return False
+            assert run is not None
+            attempt = uow.work.current_attempt(run.id) or claim.attempt
+            run, attempt = attempts.release(run, attempt, now)
+            uow.work.save(run)
+            uow.work.save_attempt(attempt)
+            uow.commit()
+        log.info("run released", extra={"event": "run.released", "run_id": run.id})
+        return True
+
+    def reap(self, limit: int = 100) -> list[Run]:
+        """Runs whose worker stopped renewing its lease: that attempt failed (WorkerCrashed);
+        the run is retried if attempts remain, else CRASHED."""
+        now = self._clock.now()
+        reaped: list[Run] = []
+        with self._uow(write=True) as uow:
+            for run in uow.work.expired(now, limit):
+                attempt = uow.work.current_attempt(run.id)
+                if attempt is None:  # cannot happen through Backbeat; repair rather than stall
+                    attempt = attempts.start(run, now, run.lease_owner or "?", self.lease)[1]
+                    uow.work.add_attempt(attempt)
+                failure = attempts.lease_expired(run, attempt, now)
+                after, ended = attempts.fail(
+                    run,
+                    attempt,
+                    now,
+                    failure,
+                    failed_attempts=uow.work.failed_attempts(run.id) + 1,
+                    policy=self._retry,
+                    rng=self._rng,
+                )
+                uow.work.save(after)
+                uow.work.save_attempt(ended)
+                reaped.append(after)
+            uow.commit()
+        for run in reaped:
+            log.warning(
+                "lease expired; attempt failed",
+                extra={"event": "lease.expired", "run_id": run.id, "status": run.status.value},
+            )
+        return reaped
+
+    def next_available(self) -> datetime | None:
+        with self._uow() as uow:
+            return uow.work.next_available()
+
+    def context(self, run: Run) -> RunContext:
+        with self._uow() as uow:
+            artist = (
+                None
+                if run.artist_account_id is None
+                else uow.accounts.get_artist(run.artist_account_id)
+            )
+            owner = uow.accounts.get(run.account_id)
+            team = uow.accounts.team_emails(run.account_id)
+        return RunContext(
+            artist={
+                "id": None if artist is None else str(artist.id),
+                "name": None if artist is None else artist.name,
+                "profile": {} if artist is None else artist.profile,
+            },
+            owner_email=None if owner is None else owner.email,
+            team_emails=frozenset(team),
+        )
+
+    def previous_outputs(self, run: Run, limit: int) -> list[dict[str, Any]]:
+        if run.task_id is None:
+            return []
+        with self._uow() as uow:
+            return uow.work.previous_outputs(run.task_id, run.created_at, limit)
+
+    def claim_email(self, run_id: str, recipient: str, subject: str) -> bool:
+        with self._uow(write=True) as uow:
+            claimed = uow.work.claim_email(run_id, recipient, subject, self._clock.now())
+            uow.commit()
+        return claimed
+
+    def settle_email(self, run_id: str, recipient: str, sent: bool, error: str | None) -> None:
+        with self._uow(write=True) as uow:
+            status = "sent" if sent else "failed"
+            uow.work.settle_email(run_id, recipient, status, self._clock.now(), error)
+            uow.commit()
+
+    @staticmethod
+    def _holds(run: Run | None, claim: Claim) -> bool:
+        return (
+            run is not None
+            and run.status is RunStatus.EXECUTING
+            and run.lease_owner == claim.worker_id
+        )
+
+
+def _log_outcome(run: Run, attempt: Attempt) -> None:
+    event = {
+        RunStatus.COMPLETED: "run.completed",
+        RunStatus.REATTEMPTING: "run.retrying",
+        RunStatus.FAILED: "run.failed",
+        RunStatus.CRASHED: "run.crashed",
+        RunStatus.SYSTEM_FAILURE: "run.system_failure",
+    }.get(run.status, "run.finished")
+    log.info(
+        "run %s",
+        run.status.value.lower(),
+        extra={
+            "event": event,
+            "run_id": run.id,
+            "attempt": attempt.number,
+            "status": run.status.value,
+            "error": None if run.error is None else run.error.get("name"),
+        },
+    )

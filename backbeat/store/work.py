@@ -1,0 +1,192 @@
+"""The worker's queries: claiming runs, leases, attempts, and the email ledger."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import Connection, and_, exists, func, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from backbeat.domain.models import Attempt, Run
+from backbeat.domain.runs import CLAIMABLE_STATUSES, AttemptStatus, RunStatus
+from backbeat.store.runs import attempt_from_row, run_from_row, run_values
+from backbeat.store.tables import attempts, emails, runs
+
+_CLAIMABLE = [status.value for status in CLAIMABLE_STATUSES]
+_EXECUTING = RunStatus.EXECUTING.value
+
+
+class SqlWorkRepository:
+    def __init__(self, connection: Connection) -> None:
+        self._db = connection
+
+    def claimable(self, now: datetime, limit: int) -> list[Run]:
+        """Runs a worker may start now, oldest first, locked; none whose key is executing.
+
+        Two runs sharing a key can both look free here; only the first is answered, and the
+        unique index on executing keys refuses a second one started by another worker.
+        """
+        busy = runs.alias("busy")
+        key_free = or_(
+            runs.c.concurrency_key.is_(None),
+            ~exists().where(
+                busy.c.concurrency_key == runs.c.concurrency_key, busy.c.status == _EXECUTING
+            ),
+        )
+        query = (
+            select(runs)
+            .where(runs.c.status.in_(_CLAIMABLE), runs.c.available_at <= now, key_free)
+            .order_by(runs.c.available_at, runs.c.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True, of=runs)
+        )
+        found: list[Run] = []
+        keys: set[str] = set()
+        for row in self._db.execute(query):
+            run = run_from_row(row)
+            if run.concurrency_key is not None:
+                if run.concurrency_key in keys:
+                    continue
+                keys.add(run.concurrency_key)
+            found.append(run)
+        return found
+
+    def get_for_update(self, run_id: str) -> Run | None:
+        row = self._db.execute(select(runs).where(runs.c.id == run_id).with_for_update()).first()
+        return None if row is None else run_from_row(row)
+
+    def save(self, run: Run) -> None:
+        values = run_values(run)
+        values.pop("id")
+        self._db.execute(update(runs).where(runs.c.id == run.id).values(**values))
+
+    def add_attempt(self, attempt: Attempt) -> None:
+        self._db.execute(insert(attempts).values(**_attempt_values(attempt)))
+
+    def save_attempt(self, attempt: Attempt) -> None:
+        values = _attempt_values(attempt)
+        values.pop("id")
+        self._db.execute(update(attempts).where(attempts.c.id == attempt.id).values(**values))
+
+    def current_attempt(self, run_id: str) -> Attempt | None:
+        row = self._db.execute(
+            select(attempts)
+            .where(attempts.c.run_id == run_id)
+            .order_by(attempts.c.number.desc())
+            .limit(1)
+        ).first()
+        return None if row is None else attempt_from_row(row)
+
+    def failed_attempts(self, run_id: str) -> int:
+        query = select(func.count()).where(
+            attempts.c.run_id == run_id, attempts.c.status == AttemptStatus.FAILED.value
+        )
+        return int(self._db.execute(query).scalar_one())
+
+    def renew(self, worker_id: str, run_ids: Sequence[str], until: datetime) -> set[str]:
+        """Extend this worker's leases; answers the runs it still holds (others were taken
+        over or canceled)."""
+        if not run_ids:
+            return set()
+        statement = (
+            update(runs)
+            .where(
+                runs.c.id.in_(list(run_ids)),
+                runs.c.lease_owner == worker_id,
+                runs.c.status == _EXECUTING,
+            )
+            .values(lease_expires_at=until)
+            .returning(runs.c.id)
+        )
+        return {row.id for row in self._db.execute(statement)}
+
+    def expired(self, now: datetime, limit: int) -> list[Run]:
+        query = (
+            select(runs)
+            .where(runs.c.status == _EXECUTING, runs.c.lease_expires_at < now)
+            .order_by(runs.c.lease_expires_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        return [run_from_row(row) for row in self._db.execute(query)]
+
+    def next_available(self) -> datetime | None:
+        query = select(func.min(runs.c.available_at)).where(runs.c.status.in_(_CLAIMABLE))
+        value: datetime | None = self._db.execute(query).scalar()
+        return value
+
+    def previous_outputs(self, task_id: UUID, before: datetime, limit: int) -> list[dict[str, Any]]:
+        """The task's completed runs before `before`, newest first: when, and what they said."""
+        query = (
+            select(runs.c.id, runs.c.scheduled_for, runs.c.created_at, runs.c.output)
+            .where(
+                runs.c.task_id == task_id,
+                runs.c.status == RunStatus.COMPLETED.value,
+                runs.c.created_at < before,
+            )
+            .order_by(runs.c.created_at.desc(), runs.c.id.desc())
+            .limit(limit)
+        )
+        return [
+            {
+                "run_id": row.id,
+                "fire_time": None if row.scheduled_for is None else row.scheduled_for.isoformat(),
+                "created_at": row.created_at.isoformat(),
+                "output": (row.output or {}).get("text", ""),
+            }
+            for row in self._db.execute(query)
+        ]
+
+    # The email ledger (see agents.tools.base.EmailLedger for the contract).
+
+    def claim_email(self, run_id: str, recipient: str, subject: str, now: datetime) -> bool:
+        dialect = postgresql if self._db.dialect.name == "postgresql" else sqlite
+        values = {
+            "run_id": run_id,
+            "recipient": recipient,
+            "subject": subject,
+            "status": "sending",
+            "created_at": now,
+            "updated_at": now,
+        }
+        fresh = dialect.insert(emails).values(**values).on_conflict_do_nothing()
+        if self._db.execute(fresh.returning(emails.c.run_id)).first() is not None:
+            return True
+        # Only a send that failed may be tried again; "sending" (a crash mid-send) counts as sent.
+        retry = (
+            update(emails)
+            .where(
+                and_(emails.c.run_id == run_id, emails.c.recipient == recipient),
+                emails.c.status == "failed",
+            )
+            .values(status="sending", subject=subject, error=None, updated_at=now)
+            .returning(emails.c.run_id)
+        )
+        return self._db.execute(retry).first() is not None
+
+    def settle_email(
+        self, run_id: str, recipient: str, status: str, now: datetime, error: str | None = None
+    ) -> None:
+        self._db.execute(
+            update(emails)
+            .where(emails.c.run_id == run_id, emails.c.recipient == recipient)
+            .values(status=status, error=error, updated_at=now)
+        )
+
+
+def _attempt_values(attempt: Attempt) -> dict[str, Any]:
+    return {
+        "id": attempt.id,
+        "run_id": attempt.run_id,
+        "number": attempt.number,
+        "status": attempt.status.value,
+        "worker_id": attempt.worker_id,
+        "error": attempt.error,
+        "created_at": attempt.created_at,
+        "updated_at": attempt.updated_at,
+        "started_at": attempt.started_at,
+        "completed_at": attempt.completed_at,
+    }
