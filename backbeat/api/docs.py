@@ -7,9 +7,12 @@ The TypedDicts below describe response bodies; routes build plain dicts of these
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, NotRequired, Required, TypedDict
+from typing import Annotated, Any, Literal, NotRequired, Required
 
 from pydantic import Field
+
+# Pydantic needs typing_extensions' TypedDict on Python < 3.12 to build a schema from it.
+from typing_extensions import TypedDict
 
 from backbeat.domain.runs import AttemptStatus, RunStatus
 
@@ -20,12 +23,13 @@ def _described(description: str, **extra: Any) -> Any:
     return Field(description=description, json_schema_extra=extra or None)
 
 
-def _extension(description: str) -> Any:
-    return Field(description=f"Extension: {description}", json_schema_extra=EXTENSION)
+def _extension(description: str, **extra: Any) -> Any:
+    return Field(description=f"Extension: {description}", json_schema_extra={**EXTENSION, **extra})
 
 
 _DATE_TIME = Field(json_schema_extra={"format": "date-time"})
 _UUID_FIELD = Field(json_schema_extra={"format": "uuid"})
+DateTime = Annotated[str, _DATE_TIME]
 
 
 class Error(TypedDict):
@@ -56,10 +60,10 @@ class RunAttempt(TypedDict, total=False):
     id: Annotated[str, _described("Attempt ID, prefixed with `attempt_`")]
     number: Annotated[int, _extension("1 for the first attempt, 2 for the first retry…")]
     status: AttemptStatus
-    createdAt: Annotated[str, _DATE_TIME]
-    updatedAt: Annotated[str, _DATE_TIME]
-    startedAt: str | None
-    completedAt: str | None
+    createdAt: DateTime
+    updatedAt: DateTime
+    startedAt: DateTime | None
+    completedAt: DateTime | None
     error: RunErrorInfo | None
 
 
@@ -72,13 +76,13 @@ class TaskRunResponse(TypedDict, total=False):
     idempotencyKey: str | None
     version: str
     isTest: bool
-    createdAt: Required[Annotated[str, _DATE_TIME]]
-    updatedAt: Required[Annotated[str, _DATE_TIME]]
-    startedAt: str | None
-    finishedAt: str | None
-    delayedUntil: str | None
+    createdAt: Required[DateTime]
+    updatedAt: Required[DateTime]
+    startedAt: DateTime | None
+    finishedAt: DateTime | None
+    delayedUntil: DateTime | None
     ttl: Any
-    expiredAt: str | None
+    expiredAt: DateTime | None
     tags: list[str]
     metadata: dict[str, Any] | None
     costInCents: float
@@ -112,12 +116,12 @@ class Task(TypedDict, total=False):
     enabled: bool | None
     trigger_schedule_id: str | None
     recent_runs: Annotated[list[TaskRunResponse], _described("Last 5 runs, newest first.")]
-    upcoming: Annotated[list[str], _described("Next 5 fire times, ISO 8601 UTC.")]
+    upcoming: Annotated[list[DateTime], _described("Next 5 fire times, ISO 8601 UTC.")]
     owner_email: str | None
-    model: str | None
+    model: Annotated[str, Field(min_length=1)] | None
     timezone: str | None
-    created_at: Annotated[str, _extension("when the task was created.")]
-    updated_at: Annotated[str, _extension("when the task last changed.")]
+    created_at: Annotated[str, _extension("when the task was created.", format="date-time")]
+    updated_at: Annotated[str, _extension("when the task last changed.", format="date-time")]
     misfire_grace_seconds: Annotated[int | None, _extension("catch-up window, seconds.")]
     max_attempts: Annotated[int | None, _extension("attempts per run.")]
 

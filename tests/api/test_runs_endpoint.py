@@ -105,6 +105,13 @@ def test_runs_of_other_accounts_are_not_found(
     assert_error(response, 404, "Task run not found")
 
 
+@pytest.mark.parametrize("run_id", ["run_\x00", "\x00"])
+def test_a_run_id_with_a_nul_is_not_found(client: TestClient, alice: Tenant, run_id: str) -> None:
+    # PostgreSQL refuses NUL in text, even to compare: this was a 500 there.
+    response = client.get("/api/tasks/runs", params={"runId": run_id}, headers=alice.headers)
+    assert_error(response, 404, "Task run not found")
+
+
 def test_a_blank_run_id_lists(client: TestClient, backbeat: Backbeat, alice: Tenant) -> None:
     add_run(backbeat, create_task(client, alice), 1)
 

@@ -13,6 +13,7 @@ from backbeat.api.params import limit_param, status_param, text_param, uuid_para
 from backbeat.api.responses import JSON
 from backbeat.api.serialize import run_json
 from backbeat.api.validation import parse_query
+from backbeat.domain.errors import NotFound
 
 router = APIRouter(dependencies=[Depends(current_caller)], tags=["runs"])
 
@@ -33,6 +34,8 @@ def runs(request: Request, caller: CallerDep) -> Response:
     app = backbeat(request)
     run_id = (query.get("runId") or "").strip()
     if run_id:  # a blank runId means "no runId"
+        if "\x00" in run_id:  # no run has one, and PostgreSQL refuses to even compare it
+            raise NotFound("Task run not found")
         run = app.runs.get(caller, run_id)
         return JSON({"status": "success", "runs": [run_json(run, full=True)]})
     page = app.runs.list_runs(
