@@ -15,6 +15,7 @@ from typing import Annotated, Any
 from uuid import UUID
 
 import typer
+from sqlalchemy.exc import OperationalError
 
 from backbeat import __version__
 from backbeat.config import ConfigurationError, Settings
@@ -74,11 +75,13 @@ def fail(message: str, code: int = 1) -> typer.Exit:
 
 
 @contextmanager
-def wired(check_schema: bool = True) -> Iterator[Backbeat]:
+def wired(check_schema: bool = True, needs_secret: bool = False) -> Iterator[Backbeat]:
     """A wired Backbeat; operator errors become one line on stderr and a non-zero exit."""
     backbeat: Backbeat | None = None
     try:
         backbeat = build(settings())
+        if needs_secret:  # read now (on SQLite: created now), not at the first request
+            _ = backbeat.settings.secret
         if check_schema:
             ensure_schema(backbeat)
         yield backbeat
@@ -86,6 +89,10 @@ def wired(check_schema: bool = True) -> Iterator[Backbeat]:
         raise fail(str(exc), 2) from None
     except BackbeatError as exc:
         raise fail(exc.message) from None
+    except OperationalError as exc:
+        url = _redacted(backbeat.settings.database_url if backbeat else "the database")
+        reason = str(exc.orig or exc).strip().splitlines()[0]
+        raise fail(f"cannot use the database {url}: {reason}", 2) from None
     finally:
         if backbeat is not None:
             backbeat.close()
@@ -162,7 +169,7 @@ def serve(
 
     from backbeat.api.app import create_app
 
-    with wired() as backbeat:
+    with wired(needs_secret=True) as backbeat:
         config = settings(host=host, port=port)
         backbeat.settings = config
         announce(backbeat, config)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from functools import lru_cache
 from zoneinfo import ZoneInfo, available_timezones
 
@@ -82,7 +82,28 @@ def normalize(expression: str) -> str:
         CronSim(" ".join(parts), _VALIDATION_ORIGIN)
     except CronSimError as exc:
         raise ScheduleError(_explain(str(exc), parts, text)) from None
-    return " ".join(parts)
+    return " ".join(_without_one_value_steps(part) for part in parts)
+
+
+def _without_one_value_steps(field: str) -> str:
+    """The field with each stepped range of one value ("5-5/10") replaced by that value.
+
+    cron reads "5-5/10" as {5}; cronsim reads it as "5/10", i.e. 5, 15, ..., 55.
+    """
+    terms = []
+    for term in field.split(","):
+        span, slash, _ = term.partition("/")
+        first, dash, last = span.partition("-")
+        if slash and dash and _same_value(first, last):
+            term = first
+        terms.append(term)
+    return ",".join(terms)
+
+
+def _same_value(first: str, last: str) -> bool:
+    if first.isdigit() and last.isdigit():
+        return int(first) == int(last)
+    return first.upper() == last.upper()
 
 
 def _explain(cronsim_message: str, parts: list[str], text: str) -> str:
@@ -110,7 +131,30 @@ def _valid_alone(parts: list[str], index: int) -> bool:
 
 @lru_cache(maxsize=262_144)
 def _next_fire(expression: str, zone: str, after: datetime) -> datetime | None:
-    iterator = CronSim(expression, after.astimezone(_zone(zone)))
+    tz = _zone(zone)
+    if tz is UTC or not _wildcard_mode(expression):
+        return _cronsim_next(expression, tz, after, after)
+    # cronsim walks the real timeline for an expression with a wildcard or step in its
+    # minute or hour field. In a zone whose offset changes by less than an hour
+    # (Australia/Lord_Howe: 30 minutes) its steps leave the wall clock's grid at the
+    # change and it skips fire times for up to a day. So evaluate each stretch of constant
+    # UTC offset in a fixed-offset zone, where cronsim is exact, and accept an answer only
+    # if the offset did not change before it; otherwise resume at the change.
+    since, start = after, after
+    while True:
+        fixed = timezone(_offset(tz, since))
+        candidate = _cronsim_next(expression, fixed, start, after)
+        if candidate is None:
+            return None
+        change = _first_offset_change(tz, since, candidate)
+        if change is None:
+            return candidate
+        # One second before the change: cronsim's first tick lands on it.
+        since, start = change, change - _SECOND
+
+
+def _cronsim_next(expression: str, tz: tzinfo, start: datetime, after: datetime) -> datetime | None:
+    iterator = CronSim(expression, start.astimezone(tz))
     try:
         while True:
             candidate = next(iterator).astimezone(UTC)
@@ -120,6 +164,40 @@ def _next_fire(expression: str, zone: str, after: datetime) -> datetime | None:
                 return candidate
     except StopIteration:  # cronsim gives up after 50 years without a match
         return None
+
+
+def _wildcard_mode(expression: str) -> bool:
+    """cronsim's own test: a minute or hour field starting with "*" follows real time."""
+    minute, hour = expression.split()[:2]
+    return minute.startswith("*") or hour.startswith("*")
+
+
+_SECOND = timedelta(seconds=1)
+_WEEK = timedelta(weeks=1)
+
+
+def _offset(tz: tzinfo, instant: datetime) -> timedelta:
+    return instant.astimezone(tz).utcoffset() or timedelta(0)
+
+
+def _first_offset_change(tz: tzinfo, since: datetime, until: datetime) -> datetime | None:
+    """The first whole second in (since, until] whose UTC offset in `tz` differs from
+    the offset at `since`, or None. Offsets change at most a few times a year, so walk a
+    week at a time and bisect the week where it changed."""
+    offset = _offset(tz, since)
+    low = since.replace(microsecond=0)
+    while low < until:
+        high = min(low + _WEEK, until)
+        if _offset(tz, high) != offset:
+            while high - low > _SECOND:
+                middle = low + _SECOND * ((high - low) // _SECOND // 2)
+                if _offset(tz, middle) == offset:
+                    low = middle
+                else:
+                    high = middle
+            return high
+        low = high
+    return None
 
 
 @dataclass(frozen=True, slots=True)
