@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shlex
 import signal
 import sys
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -21,10 +21,11 @@ from backbeat import __version__
 from backbeat.config import ConfigurationError, Settings
 from backbeat.domain.clock import iso_utc
 from backbeat.domain.errors import BackbeatError
+from backbeat.runtime import Background, provider_notice
 from backbeat.scheduler.loop import SchedulerLoop
 from backbeat.store import migrate as migrations
 from backbeat.store.engine import make_engine
-from backbeat.wiring import Backbeat, build
+from backbeat.wiring import Backbeat, build, build_worker
 
 app = typer.Typer(help="Backbeat: scheduled AI-agent tasks for music teams.", no_args_is_help=True)
 accounts_app = typer.Typer(help="Accounts (people or teams that own tasks).", no_args_is_help=True)
@@ -163,8 +164,18 @@ def serve(
             "run separately).",
         ),
     ] = True,
+    worker: Annotated[
+        bool,
+        typer.Option(
+            "--worker/--no-worker",
+            envvar="BACKBEAT_SERVE_WORKER",
+            show_envvar=True,
+            help="Also run a worker in this process (turn off when worker processes run "
+            "separately).",
+        ),
+    ] = True,
 ) -> None:
-    """Run the API and a scheduler in this process (all Backbeat needs on SQLite)."""
+    """Run the API, a scheduler and a worker in this process (all Backbeat needs on SQLite)."""
     import uvicorn
 
     from backbeat.api.app import create_app
@@ -173,16 +184,31 @@ def serve(
         config = settings(host=host, port=port)
         backbeat.settings = config
         announce(backbeat, config)
-        loop = SchedulerLoop(backbeat.scheduler, backbeat.clock, backbeat.schedule_changed)
-        thread = threading.Thread(target=loop.run, name="scheduler", daemon=True)
-        if scheduler:
-            thread.start()
+        if worker:
+            typer.echo(provider_notice(config))
+        background = Background(backbeat, scheduler=scheduler, worker=worker)
+        background.start()
         try:
             uvicorn.run(create_app(backbeat), host=config.host, port=config.port, log_level="info")
         finally:
-            loop.stop()
-            if scheduler:
-                thread.join(timeout=30)
+            background.stop()
+
+
+@app.command("worker")
+def worker_command() -> None:
+    """Run a worker alone (scale-out on PostgreSQL: run as many as you like)."""
+    with wired() as backbeat:
+        typer.echo(f"Backbeat {__version__} worker on {_redacted(backbeat.settings.database_url)}")
+        typer.echo(provider_notice(backbeat.settings))
+        worker = build_worker(backbeat)
+
+        async def main() -> None:
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(signum, worker.stop)
+            await worker.run()
+
+        asyncio.run(main())
 
 
 @app.command("scheduler")

@@ -40,7 +40,7 @@ class Settings(BaseSettings):
     )
     max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest request body accepted.")
     default_model: str = Field(
-        "anthropic/claude-sonnet-4.5", min_length=1, description="Model for tasks without one."
+        "anthropic/claude-sonnet-4.6", min_length=1, description="Model for tasks without one."
     )
     misfire_grace_seconds: int = Field(
         3600, ge=0, description="Fires missed by at most this much are caught up once."

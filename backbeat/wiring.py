@@ -3,19 +3,43 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from sqlalchemy import Engine
 
+from backbeat.agents.routing import Providers
+from backbeat.agents.tools.email import mailer_from_settings
+from backbeat.agents.tools.registry import TOOLS
+from backbeat.agents.tools.web import HttpFetcher
 from backbeat.config import Settings
 from backbeat.domain.clock import Clock, SystemClock
+from backbeat.domain.dispatch import RunDefaults
+from backbeat.domain.failures import RetryPolicy
 from backbeat.services.admin import AdminService
 from backbeat.services.runs import RunService
 from backbeat.services.scheduler import Scheduler, SchedulerPolicy
 from backbeat.services.tasks import TaskService
+from backbeat.services.worker import WorkQueue
 from backbeat.store.engine import make_engine
 from backbeat.store.uow import SqlUnitOfWork
+from backbeat.worker.executor import Executor
+from backbeat.worker.loop import Worker
+
+
+class Notifier:
+    """Callbacks to run when something happens (a run was queued): a tiny in-process signal."""
+
+    def __init__(self) -> None:
+        self._subscribers: list[Callable[[], None]] = []
+
+    def subscribe(self, callback: Callable[[], None]) -> None:
+        self._subscribers.append(callback)
+
+    def __call__(self) -> None:
+        for callback in list(self._subscribers):
+            callback()
 
 
 @dataclass
@@ -29,6 +53,8 @@ class Backbeat:
     scheduler: Scheduler
     # Set when a task's timing changes, so an in-process scheduler wakes before its nap ends.
     schedule_changed: threading.Event = field(default_factory=threading.Event)
+    # Called when runs were queued, so an in-process worker looks before its next poll.
+    runs_queued: Notifier = field(default_factory=Notifier)
 
     def uow(self, write: bool = False) -> SqlUnitOfWork:
         return SqlUnitOfWork(self.engine, write=write)
@@ -37,11 +63,51 @@ class Backbeat:
         self.engine.dispose()
 
 
+def build_worker(backbeat: Backbeat, *, worker_id: str | None = None) -> Worker:
+    """A worker over this Backbeat's database, with the configured providers and tools."""
+    settings = backbeat.settings
+    queue = WorkQueue(
+        backbeat.uow,
+        backbeat.clock,
+        lease=timedelta(seconds=settings.lease_seconds),
+        retry=RetryPolicy(),
+    )
+    executor = Executor(
+        queue,
+        Providers(settings),
+        settings,
+        backbeat.clock,
+        tools=TOOLS,
+        fetcher=HttpFetcher(
+            allow_private=settings.fetch_allow_private,
+            max_bytes=settings.fetch_max_bytes,
+            timeout_seconds=settings.fetch_timeout_seconds,
+        ),
+        mailer=mailer_from_settings(settings),
+    )
+    worker = Worker(
+        queue,
+        executor,
+        worker_id=worker_id,
+        concurrency=settings.worker_concurrency,
+        poll_seconds=settings.worker_poll_seconds,
+        shutdown_grace_seconds=settings.shutdown_grace_seconds,
+    )
+    backbeat.runs_queued.subscribe(worker.notify)
+    return worker
+
+
 def scheduler_policy(settings: Settings) -> SchedulerPolicy:
     return SchedulerPolicy(
         grace=timedelta(seconds=settings.misfire_grace_seconds),
-        max_attempts=settings.max_attempts,
+        runs=run_defaults(settings),
+    )
+
+
+def run_defaults(settings: Settings) -> RunDefaults:
+    return RunDefaults(
         default_model=settings.default_model,
+        max_attempts=settings.max_attempts,
         allow_overlap=settings.allow_task_overlap,
     )
 
@@ -52,6 +118,7 @@ def build(
     clock = clock or SystemClock(settings.clock_start)
     engine = engine or make_engine(settings.database_url, pool_size=settings.db_pool_size)
     schedule_changed = threading.Event()
+    runs_queued = Notifier()
 
     def uow(write: bool = False) -> SqlUnitOfWork:
         return SqlUnitOfWork(engine, write=write)
@@ -61,8 +128,9 @@ def build(
         engine=engine,
         clock=clock,
         tasks=TaskService(uow, clock, on_schedule_change=schedule_changed.set),
-        runs=RunService(uow),
+        runs=RunService(uow, clock, run_defaults(settings), on_queued=runs_queued),
         admin=AdminService(uow, clock, lambda: settings.secret),
         scheduler=Scheduler(uow, clock, scheduler_policy(settings)),
         schedule_changed=schedule_changed,
+        runs_queued=runs_queued,
     )

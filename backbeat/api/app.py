@@ -12,7 +12,13 @@ from backbeat import __version__
 from backbeat.api import errors
 from backbeat.api.docs import RESPONSE_MODELS
 from backbeat.api.middleware import BodyLimitMiddleware, CorsMiddleware, ErrorBoundaryMiddleware
-from backbeat.api.requests import CreateTaskRequest, DeleteTaskRequest, UpdateTaskRequest
+from backbeat.api.requests import (
+    CancelRunRequest,
+    CreateTaskRequest,
+    DeleteTaskRequest,
+    TriggerRunRequest,
+    UpdateTaskRequest,
+)
 from backbeat.api.routes import runs, tasks
 from backbeat.wiring import Backbeat
 
@@ -25,7 +31,13 @@ path of the first failing field) on validation failures. Fields and parameters m
 `x-backbeat-extension` are Backbeat additions to the Recoup contract.
 """
 
-REQUEST_MODELS: list[type[BaseModel]] = [CreateTaskRequest, UpdateTaskRequest, DeleteTaskRequest]
+REQUEST_MODELS: list[type[BaseModel]] = [
+    CreateTaskRequest,
+    UpdateTaskRequest,
+    DeleteTaskRequest,
+    TriggerRunRequest,
+    CancelRunRequest,
+]
 
 
 def create_app(backbeat: Backbeat) -> FastAPI:

@@ -299,3 +299,31 @@ LIST_RUNS: dict[str, Any] = {
         ]
     },
 }
+
+
+TRIGGER_RUN: dict[str, Any] = {
+    "summary": "Run a task now (extension)",
+    "description": "Queue a run of the task at once, scheduled or paused alike. Answers the run "
+    "in full (`trigger: manual`); follow it with GET /api/tasks/runs?runId=….",
+    "responses": {
+        200: _ok("The queued run", "TaskRunsResponse"),
+        **_BODY_ERRORS,
+        **_AUTH_ERRORS,
+        404: _error("Task not found"),
+    },
+    "openapi_extra": {**_body("TriggerRunRequest", "The task to run"), **EXTENSION},
+}
+
+CANCEL_RUN: dict[str, Any] = {
+    "summary": "Cancel a run (extension)",
+    "description": "Cancel a queued, waiting (REATTEMPTING) or executing run: it ends CANCELED "
+    "and a worker running it stops. A finished run answers 409.",
+    "responses": {
+        200: _ok("The canceled run", "TaskRunsResponse"),
+        **_BODY_ERRORS,
+        **_AUTH_ERRORS,
+        404: _error("Task run not found"),
+        409: _error("The run has already finished"),
+    },
+    "openapi_extra": {**_body("CancelRunRequest", "The run to cancel"), **EXTENSION},
+}

@@ -220,3 +220,25 @@ class DeleteTaskRequest(BaseModel):
 
     id: Annotated[str, uuid_text("id"), WithJsonSchema(_UUID_SCHEMA)]
     account_id: OptionalAccountId = None
+
+
+class TriggerRunRequest(_Strict):
+    """Extension: run a task now."""
+
+    task_id: Annotated[str, uuid_text("task_id"), WithJsonSchema(_UUID_SCHEMA)]
+    account_id: OptionalAccountId = None
+    is_test: Annotated[
+        bool | None,
+        not_null("is_test", "boolean"),
+        WithJsonSchema({"type": "boolean", "description": "Mark the run as a test run."}),
+    ] = None
+
+
+class CancelRunRequest(_Strict):
+    """Extension: cancel a queued, waiting or executing run."""
+
+    runId: Annotated[
+        str,
+        required_text("runId"),
+        WithJsonSchema({"type": "string", "minLength": 1, "description": "A run id (`run_…`)."}),
+    ]

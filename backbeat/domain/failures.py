@@ -66,6 +66,8 @@ class RetryPolicy:
     factor: float = 2.0
     cap: timedelta = timedelta(seconds=10)
     jitter: float = 0.5
+    # A provider's Retry-After is honoured up to this much; beyond, it would park the run.
+    max_retry_after: timedelta = timedelta(hours=1)
 
     def delay(
         self,
@@ -79,4 +81,6 @@ class RetryPolicy:
         capped = min(raw, self.cap.total_seconds())
         scale = 1 - self.jitter * (rng or random).random()
         wait = timedelta(seconds=capped * scale)
-        return max(wait, retry_after) if retry_after is not None else wait
+        if retry_after is None:
+            return wait
+        return max(wait, min(retry_after, self.max_retry_after))

@@ -9,10 +9,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
-from backbeat.domain.errors import AccessDenied, InvalidInput, NotFound
+from backbeat.domain import attempts
+from backbeat.domain.clock import Clock
+from backbeat.domain.dispatch import RunDefaults, new_run
+from backbeat.domain.errors import AccessDenied, Conflict, InvalidInput, NotFound
 from backbeat.domain.models import Run
 from backbeat.domain.ports import UnitOfWork
-from backbeat.domain.runs import RunStatus
+from backbeat.domain.runs import RunStatus, Trigger
 from backbeat.services.access import resolve_account
 from backbeat.services.keys import Caller
 
@@ -45,19 +48,79 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
 
 
 class RunService:
-    def __init__(self, uow: UnitOfWorkFactory) -> None:
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        clock: Clock,
+        defaults: RunDefaults,
+        *,
+        on_queued: Callable[[], None] | None = None,
+    ) -> None:
         self._uow = uow
+        self._clock = clock
+        self._defaults = defaults
+        self._on_queued = on_queued or (lambda: None)
+
+    def trigger(
+        self,
+        caller: Caller,
+        task_id: UUID,
+        *,
+        account_id: UUID | None = None,
+        is_test: bool = False,
+    ) -> Run:
+        """Run a task now (paused tasks too: running on demand is not the schedule)."""
+        now = self._clock.now()
+        with self._uow(write=True) as uow:
+            owner = resolve_account(uow, caller, account_id)
+            task = uow.tasks.get(task_id)
+            if task is None:
+                raise NotFound("Task not found")
+            if task.account_id != owner:
+                raise AccessDenied("Access denied to this task")
+            run = new_run(
+                task,
+                trigger=Trigger.MANUAL,
+                created_at=now,
+                defaults=self._defaults,
+                is_test=is_test,
+            )
+            uow.runs.add(run)
+            uow.commit()
+        self._on_queued()
+        return run
+
+    def cancel(self, caller: Caller, run_id: str) -> Run:
+        """Cancel a queued, waiting or executing run; a finished one answers Conflict."""
+        now = self._clock.now()
+        with self._uow(write=True) as uow:
+            run = uow.work.get_for_update(run_id)
+            if run is None or not self._may_see(uow, caller, run):
+                raise NotFound("Task run not found")
+            if run.status.is_final:
+                raise Conflict(f"the run has already finished ({run.status.value})")
+            attempt = uow.work.current_attempt(run.id)
+            run, ended = attempts.cancel(run, attempt, now)
+            uow.work.save(run)
+            if ended is not None:
+                uow.work.save_attempt(ended)
+            uow.commit()
+        return run
+
+    @staticmethod
+    def _may_see(uow: UnitOfWork, caller: Caller, run: Run) -> bool:
+        try:
+            resolve_account(uow, caller, run.account_id)
+        except AccessDenied:
+            return False
+        return True
 
     def get(self, caller: Caller, run_id: str) -> Run:
         """The run in full, if the caller may act for its account; else "Task run not found"."""
         with self._uow() as uow:
             run = uow.runs.get(run_id)
-            if run is None:
+            if run is None or not self._may_see(uow, caller, run):
                 raise NotFound("Task run not found")
-            try:
-                resolve_account(uow, caller, run.account_id)
-            except AccessDenied:
-                raise NotFound("Task run not found") from None
             return run
 
     def list_runs(

@@ -14,13 +14,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from uuid import UUID
 
-from backbeat import __version__
 from backbeat.domain.clock import Clock, iso_utc
 from backbeat.domain.cron import ScheduleError
-from backbeat.domain.ids import new_run_id
+from backbeat.domain.dispatch import RunDefaults, new_run
 from backbeat.domain.models import Run, Task
 from backbeat.domain.ports import UnitOfWork
-from backbeat.domain.runs import TASK_IDENTIFIER, RunStatus, Trigger
+from backbeat.domain.runs import Trigger
 from backbeat.domain.scheduling import FireDecision, decide
 
 log = logging.getLogger("backbeat.scheduler")
@@ -31,11 +30,9 @@ UnitOfWorkFactory = Callable[..., UnitOfWork]
 @dataclass(frozen=True, slots=True)
 class SchedulerPolicy:
     grace: timedelta = timedelta(hours=1)  # a task's misfire_grace_seconds overrides it
-    max_attempts: int = 3  # a task's max_attempts overrides it
-    default_model: str = "anthropic/claude-sonnet-4.5"
+    runs: RunDefaults = field(default_factory=RunDefaults)
     batch_size: int = 500
     max_sleep: timedelta = timedelta(seconds=5)  # catch changes made by other processes
-    allow_overlap: bool = False  # let two runs of one task execute at once
 
 
 @dataclass
@@ -59,47 +56,17 @@ class TickReport:
         self.lags += other.lags
 
 
-def run_payload(task: Task, fire_at: datetime, default_model: str) -> dict[str, object]:
-    """What a run is asked to do, fixed at fire time (later edits of the task do not change it)."""
-    return {
-        "task_id": str(task.id),
-        "account_id": str(task.account_id),
-        "artist_account_id": str(task.artist_account_id),
-        "title": task.title,
-        "prompt": task.prompt,
-        "model": task.model or default_model,
-        "schedule": task.schedule,
-        "timezone": task.timezone,
-        "fire_time": iso_utc(fire_at),
-    }
-
-
 def scheduled_run(
     task: Task, decision: FireDecision, created_at: datetime, policy: SchedulerPolicy
 ) -> Run:
-    fire_at = decision.fire_at
-    assert fire_at is not None
-    return Run(
-        id=new_run_id(),
-        task_id=task.id,
-        account_id=task.account_id,
-        artist_account_id=task.artist_account_id,
-        task_identifier=TASK_IDENTIFIER,
-        status=RunStatus.QUEUED,
+    assert decision.fire_at is not None
+    return new_run(
+        task,
         trigger=Trigger.CATCH_UP if decision.late else Trigger.SCHEDULED,
-        trigger_function="trigger",
-        idempotency_key=f"{task.id}:{iso_utc(fire_at)}",
-        scheduled_for=fire_at,
-        is_test=False,
         created_at=created_at,
-        updated_at=created_at,
-        max_attempts=task.max_attempts or policy.max_attempts,
-        tags=["scheduled"],
+        defaults=policy.runs,
+        fire_at=decision.fire_at,
         metadata=decision.metadata(created_at),
-        payload=run_payload(task, fire_at, policy.default_model),
-        available_at=created_at,
-        version=__version__,
-        concurrency_key=None if policy.allow_overlap else str(task.id),
     )
 
 

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from uuid import UUID
+
 from fastapi import APIRouter, Depends
 from starlette.requests import Request
 from starlette.responses import Response
 
 from backbeat.api import docs
 from backbeat.api.auth import CallerDep, current_caller
+from backbeat.api.body import BodyDep
 from backbeat.api.context import backbeat
 from backbeat.api.params import limit_param, status_param, text_param, uuid_param
+from backbeat.api.requests import CancelRunRequest, TriggerRunRequest
 from backbeat.api.responses import JSON
 from backbeat.api.serialize import run_json
-from backbeat.api.validation import parse_query
+from backbeat.api.validation import parse_query, validate
 from backbeat.domain.errors import NotFound
 
 router = APIRouter(dependencies=[Depends(current_caller)], tags=["runs"])
@@ -53,3 +57,22 @@ def runs(request: Request, caller: CallerDep) -> Response:
             "next_cursor": page.next_cursor,
         }
     )
+
+
+@router.post("/api/tasks/runs/trigger", **docs.TRIGGER_RUN)
+def trigger_run(request: Request, caller: CallerDep, body: BodyDep) -> Response:
+    parse_query(request.query_params.multi_items(), {})
+    valid = validate(TriggerRunRequest, body)
+    account_id = None if valid.account_id is None else UUID(valid.account_id)
+    run = backbeat(request).runs.trigger(
+        caller, UUID(valid.task_id), account_id=account_id, is_test=bool(valid.is_test)
+    )
+    return JSON({"status": "success", "runs": [run_json(run, full=True)]})
+
+
+@router.post("/api/tasks/runs/cancel", **docs.CANCEL_RUN)
+def cancel_run(request: Request, caller: CallerDep, body: BodyDep) -> Response:
+    parse_query(request.query_params.multi_items(), {})
+    valid = validate(CancelRunRequest, body)
+    run = backbeat(request).runs.cancel(caller, valid.runId.strip())
+    return JSON({"status": "success", "runs": [run_json(run, full=True)]})

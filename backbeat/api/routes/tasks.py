@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends
@@ -11,12 +11,13 @@ from starlette.responses import Response
 
 from backbeat.api import docs
 from backbeat.api.auth import CallerDep, current_caller
+from backbeat.api.body import BodyDep
 from backbeat.api.context import backbeat
 from backbeat.api.params import bool_param, uuid_param
 from backbeat.api.requests import CreateTaskRequest, DeleteTaskRequest, UpdateTaskRequest
 from backbeat.api.responses import JSON
 from backbeat.api.serialize import task_json
-from backbeat.api.validation import parse_json, parse_query, validate
+from backbeat.api.validation import parse_query, validate
 from backbeat.services.tasks import UNSET, TaskDraft, TaskPatch, TaskView
 
 router = APIRouter(dependencies=[Depends(current_caller)], tags=["tasks"])
@@ -27,14 +28,6 @@ LIST_QUERY = {
     "artist_account_id": uuid_param,
     "enabled": bool_param,
 }
-
-
-async def json_body(request: Request) -> Any:
-    """The parsed body. A dependency declared after the caller, so credentials come first."""
-    return parse_json(await request.body())
-
-
-BodyDep = Annotated[Any, Depends(json_body)]
 
 
 def _tasks(views: list[TaskView]) -> Response:

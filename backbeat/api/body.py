@@ -1,0 +1,17 @@
+"""The request body as a dependency, declared after the caller so credentials come first."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Depends
+from starlette.requests import Request
+
+from backbeat.api.validation import parse_json
+
+
+async def json_body(request: Request) -> Any:
+    return parse_json(await request.body())
+
+
+BodyDep = Annotated[Any, Depends(json_body)]

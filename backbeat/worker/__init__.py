@@ -1,0 +1,1 @@
+"""The worker process: a thin async loop around WorkQueue (claims, leases) and Executor."""

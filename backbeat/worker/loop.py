@@ -1,0 +1,203 @@
+"""The worker loop: reap dead workers' runs, claim what fits, run attempts concurrently,
+renew their leases, and on stop let them finish within a grace period before handing the
+rest back. Database steps run in threads; the event loop never waits on a transaction."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import socket
+
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from backbeat.services.worker import Claim, Outcome, WorkQueue
+from backbeat.worker.executor import Executor
+
+log = logging.getLogger("backbeat.worker")
+
+DATABASE_ERRORS = (OperationalError, DBAPIError)
+MAX_BACKOFF_SECONDS = 30.0
+FINISH_TRIES = 6
+
+
+def new_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+class Worker:
+    def __init__(
+        self,
+        queue: WorkQueue,
+        executor: Executor,
+        *,
+        worker_id: str | None = None,
+        concurrency: int = 10,
+        poll_seconds: float = 1.0,
+        shutdown_grace_seconds: float = 30.0,
+    ) -> None:
+        self._queue = queue
+        self._executor = executor
+        self.worker_id = worker_id or new_worker_id()
+        self._concurrency = concurrency
+        self._poll = poll_seconds
+        self._grace = shutdown_grace_seconds
+        self._running: dict[str, tuple[asyncio.Task[None], Claim]] = {}
+        self._lost: set[str] = set()  # canceled or taken over: nothing to record or release
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake: asyncio.Event | None = None
+        self._stopping = False
+        self.completed = 0
+
+    # Thread-safe controls.
+
+    def notify(self) -> None:
+        """New runs may be waiting: look now instead of at the next poll."""
+        if self._loop is not None and self._wake is not None:
+            self._loop.call_soon_threadsafe(self._wake.set)
+
+    def stop(self) -> None:
+        """Stop claiming; running attempts get the grace period, then are handed back."""
+        self._stopping = True
+        self.notify()
+
+    @property
+    def running(self) -> int:
+        return len(self._running)
+
+    async def wait_idle(self) -> None:
+        """Until every attempt in hand has finished (tests and benchmarks drive step())."""
+        while self._running:
+            tasks = [task for task, _ in list(self._running.values())]
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    # The loop.
+
+    async def run(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        if self._stopping:
+            self._wake.set()
+        log.info("worker started", extra={"event": "worker.started", "worker": self.worker_id})
+        renewer = asyncio.create_task(self._renew_leases())
+        failures = 0
+        try:
+            while not self._stopping:
+                try:
+                    await self.step()
+                    failures = 0
+                    delay = self._poll
+                except DATABASE_ERRORS as exc:
+                    failures += 1
+                    delay = min(MAX_BACKOFF_SECONDS, 0.5 * 2 ** min(failures, 6))
+                    log.warning(
+                        "database unavailable; retrying",
+                        extra={"event": "worker.db_error", "error": str(exc)[:200]},
+                    )
+                await self._nap(delay)
+        finally:
+            renewer.cancel()
+            await self._drain()
+            await self._executor.aclose()
+            log.info("worker stopped", extra={"event": "worker.stopped", "worker": self.worker_id})
+
+    async def step(self) -> int:
+        """Reap expired leases, then claim as many runs as there are free slots."""
+        await asyncio.to_thread(self._queue.reap)
+        free = self._concurrency - len(self._running)
+        if free <= 0 or self._stopping:
+            return 0
+        claims = await asyncio.to_thread(self._queue.claim, self.worker_id, free)
+        for claim in claims:
+            task = asyncio.create_task(self._attempt(claim), name=f"run {claim.run.id}")
+            self._running[claim.run.id] = (task, claim)
+        return len(claims)
+
+    async def _nap(self, seconds: float) -> None:
+        assert self._wake is not None
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout=seconds)
+        self._wake.clear()
+
+    async def _attempt(self, claim: Claim) -> None:
+        try:
+            outcome = await self._executor.execute(claim)
+            if claim.run.id not in self._lost:
+                await self._finish(claim, outcome)
+                self.completed += 1
+        finally:
+            self._running.pop(claim.run.id, None)
+            self._lost.discard(claim.run.id)
+            if self._wake is not None:
+                self._wake.set()  # a slot is free
+
+    async def _finish(self, claim: Claim, outcome: Outcome) -> None:
+        """Record the outcome; a database hiccup is retried while the lease still holds."""
+        for attempt in range(1, FINISH_TRIES + 1):
+            try:
+                await asyncio.to_thread(self._queue.finish, claim, outcome)
+                return
+            except DATABASE_ERRORS as exc:
+                log.warning(
+                    "could not record the outcome; retrying",
+                    extra={
+                        "event": "run.record_retry",
+                        "run_id": claim.run.id,
+                        "error": str(exc)[:200],
+                    },
+                )
+                await asyncio.sleep(min(MAX_BACKOFF_SECONDS, 0.5 * 2**attempt))
+        log.error(
+            "gave up recording the outcome; the lease will expire and the run be retried",
+            extra={"event": "run.record_failed", "run_id": claim.run.id},
+        )
+
+    async def _renew_leases(self) -> None:
+        interval = self._queue.lease.total_seconds() / 3
+        while True:
+            await asyncio.sleep(interval)
+            ids = list(self._running)
+            if not ids:
+                continue
+            try:
+                held = await asyncio.to_thread(self._queue.renew, self.worker_id, ids)
+            except DATABASE_ERRORS as exc:
+                log.warning(
+                    "could not renew leases",
+                    extra={"event": "lease.renew_failed", "error": str(exc)[:200]},
+                )
+                continue
+            for run_id in set(ids) - held:
+                entry = self._running.get(run_id)
+                if entry is not None:
+                    # Canceled through the API, or our lease lapsed and another worker took
+                    # the run: stop working on it (no more model calls, no more emails).
+                    self._lost.add(run_id)
+                    entry[0].cancel()
+                    log.info(
+                        "attempt abandoned", extra={"event": "run.abandoned", "run_id": run_id}
+                    )
+
+    async def _drain(self) -> None:
+        if not self._running:
+            return
+        tasks = [task for task, _ in self._running.values()]
+        log.info(
+            "waiting for running attempts",
+            extra={"event": "worker.draining", "running": len(tasks), "grace": self._grace},
+        )
+        await asyncio.wait(tasks, timeout=self._grace)
+        leftovers = list(self._running.values())
+        for task, _ in leftovers:
+            task.cancel()
+        await asyncio.gather(*(task for task, _ in leftovers), return_exceptions=True)
+        for _, claim in leftovers:
+            try:
+                await asyncio.to_thread(self._queue.release, claim)
+            except DATABASE_ERRORS:
+                log.warning(
+                    "could not hand the run back; its lease will expire",
+                    extra={"event": "run.release_failed", "run_id": claim.run.id},
+                )
