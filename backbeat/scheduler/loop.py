@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 
 from sqlalchemy.exc import DBAPIError, OperationalError
 
@@ -20,8 +21,15 @@ MAX_BACKOFF_SECONDS = 30.0
 
 
 class SchedulerLoop:
-    def __init__(self, scheduler: Scheduler, clock: Clock, wakeup: threading.Event) -> None:
+    def __init__(
+        self,
+        scheduler: Scheduler,
+        clock: Clock,
+        wakeup: threading.Event,
+        on_runs_created: Callable[[], None] | None = None,
+    ) -> None:
         self._scheduler = scheduler
+        self._on_runs_created = on_runs_created or (lambda: None)
         self._clock = clock
         self._wakeup = wakeup  # set by task edits in this process, and by stop()
         self._stopping = threading.Event()
@@ -62,6 +70,8 @@ class SchedulerLoop:
         now = self._clock.now()
         report = self._scheduler.tick(now)
         self.ticks += 1
+        if report.runs_created:
+            self._on_runs_created()
         after = self._clock.now()
         wake_at = self._scheduler.next_wake(report, after)
         return max(0.0, (wake_at - after).total_seconds())
