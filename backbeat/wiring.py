@@ -6,13 +6,10 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
-from backbeat.agents.routing import Providers
-from backbeat.agents.tools.email import mailer_from_settings
-from backbeat.agents.tools.registry import TOOLS
-from backbeat.agents.tools.web import HttpFetcher
 from backbeat.config import Settings
 from backbeat.domain.clock import Clock, SystemClock
 from backbeat.domain.dispatch import RunDefaults
@@ -21,11 +18,11 @@ from backbeat.services.admin import AdminService
 from backbeat.services.runs import RunService
 from backbeat.services.scheduler import Scheduler, SchedulerPolicy
 from backbeat.services.tasks import TaskService
-from backbeat.services.worker import WorkQueue
 from backbeat.store.engine import make_engine
 from backbeat.store.uow import SqlUnitOfWork
-from backbeat.worker.executor import Executor
-from backbeat.worker.loop import Worker
+
+if TYPE_CHECKING:
+    from backbeat.worker.loop import Worker
 
 
 class Notifier:
@@ -65,6 +62,15 @@ class Backbeat:
 
 def build_worker(backbeat: Backbeat, *, worker_id: str | None = None) -> Worker:
     """A worker over this Backbeat's database, with the configured providers and tools."""
+    # Imported here: a process that runs no worker (a scheduler, the CLI) need not load them.
+    from backbeat.agents.routing import Providers
+    from backbeat.agents.tools.email import mailer_from_settings
+    from backbeat.agents.tools.registry import TOOLS
+    from backbeat.agents.tools.web import HttpFetcher
+    from backbeat.services.worker import WorkQueue
+    from backbeat.worker.executor import Executor
+    from backbeat.worker.loop import Worker
+
     settings = backbeat.settings
     queue = WorkQueue(
         backbeat.uow,

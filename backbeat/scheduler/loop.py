@@ -52,7 +52,7 @@ class SchedulerLoop:
                 failures = 0
             except (OperationalError, DBAPIError) as exc:
                 failures += 1
-                delay = min(MAX_BACKOFF_SECONDS, 0.5 * 2 ** min(failures, 6))
+                delay = min(MAX_BACKOFF_SECONDS, 0.5 * 2 ** min(failures - 1, 6))
                 log.warning(
                     "database unavailable; retrying",
                     extra={

@@ -120,8 +120,17 @@ class Scheduler:
                         },
                     )
             inserted = uow.runs.add_many(runs)
-            uow.schedules.advance(moves)
+            moved = uow.schedules.advance(moves)
             uow.commit()
+        if moved != len(moves):  # cannot happen while the claim holds the rows; say so if it does
+            log.error(
+                "some cursors did not move",
+                extra={
+                    "event": "scheduler.cursor_conflict",
+                    "expected": len(moves),
+                    "moved": moved,
+                },
+            )
         committed = self._clock.now()
         report.tasks = len(due)
         report.runs_created = len(inserted)

@@ -91,7 +91,7 @@ class Worker:
                     delay = self._poll
                 except DATABASE_ERRORS as exc:
                     failures += 1
-                    delay = min(MAX_BACKOFF_SECONDS, 0.5 * 2 ** min(failures, 6))
+                    delay = min(MAX_BACKOFF_SECONDS, 0.5 * 2 ** min(failures - 1, 6))
                     log.warning(
                         "database unavailable; retrying",
                         extra={"event": "worker.db_error", "error": str(exc)[:200]},
