@@ -8,8 +8,8 @@ serve: bootstrap
 	.venv/bin/backbeat serve
 
 lint: bootstrap
-	.venv/bin/ruff check backbeat tests
-	.venv/bin/ruff format --check backbeat tests
+	.venv/bin/ruff check backbeat tests benchmarks
+	.venv/bin/ruff format --check backbeat tests benchmarks
 	.venv/bin/mypy backbeat
 
 test: lint
