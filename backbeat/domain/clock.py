@@ -40,5 +40,5 @@ def utc(dt: datetime) -> datetime:
 
 def iso_utc(dt: datetime) -> str:
     """ISO 8601 in UTC with milliseconds and `Z`, as JavaScript's toISOString writes it."""
-    dt = utc(dt)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+    text = utc(dt).isoformat(timespec="milliseconds")
+    return text[:-6] + "Z"  # "+00:00" → "Z"

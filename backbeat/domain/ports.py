@@ -110,7 +110,9 @@ class RunRepository(Protocol):
         ...
 
     def recent_by_task(self, task_ids: Sequence[UUID], per_task: int) -> dict[UUID, list[Run]]:
-        """Each task's newest runs, without payload, output, error and attempts."""
+        """Each task's newest runs, as listed: without payload, output, error, attempts and the
+        worker's bookkeeping (available_at, lease, concurrency key). One statement however
+        many tasks (on SQLite, one per 30,000)."""
         ...
 
     def list_for_account(

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Connection, and_, func, or_, select, true
+from sqlalchemy import Connection, Uuid, and_, bindparam, func, or_, select, true
 from sqlalchemy.dialects import postgresql, sqlite
 
 from backbeat.domain.models import Attempt, Run
@@ -16,10 +16,55 @@ from backbeat.store.tables import attempts, runs
 
 # What listings carry: everything but the heavy payload, output and error.
 _LIGHT = [c for c in runs.c if c.name not in ("payload", "output", "error")]
+# What a task's recent_runs show (a run as listed, without the worker's bookkeeping).
+_LISTED = [
+    c
+    for c in _LIGHT
+    if c.name not in ("available_at", "lease_owner", "lease_expires_at", "concurrency_key")
+]
+_SQLITE_MAX_IDS = 30_000
+_RECENT: dict[str, Any] = {}
 
 
-def run_from_row(row: Any, run_attempts: list[Attempt] | None = None) -> Run:
-    mapping = row._mapping
+def _recent_statement(dialect: str) -> Any:
+    """Each task's newest runs, built once per dialect; bound: task_ids, per_task."""
+    if dialect in _RECENT:
+        return _RECENT[dialect]
+    newest_first = (runs.c.created_at.desc(), runs.c.id.desc())
+    if dialect == "postgresql":
+        # An index range scan of at most `per_task` rows per task.
+        task_ids = bindparam("task_ids", type_=postgresql.ARRAY(Uuid))
+        ids = select(func.unnest(task_ids).label("task_id")).subquery("ids")
+        newest = (
+            select(*_LISTED)
+            .where(runs.c.task_id == ids.c.task_id)
+            .order_by(*newest_first)
+            .limit(bindparam("per_task"))
+            .lateral("newest")
+        )
+        statement = (
+            select(newest)
+            .select_from(ids.join(newest, true()))
+            .order_by(newest.c.task_id, newest.c.created_at.desc(), newest.c.id.desc())
+        )
+    else:
+        rank = func.row_number().over(partition_by=runs.c.task_id, order_by=newest_first)
+        ranked = (
+            select(*_LISTED, rank.label("rank"))
+            .where(runs.c.task_id.in_(bindparam("task_ids", expanding=True)))
+            .subquery()
+        )
+        statement = (
+            select(*[ranked.c[c.name] for c in _LISTED])
+            .where(ranked.c.rank <= bindparam("per_task"))
+            .order_by(ranked.c.task_id, ranked.c.created_at.desc(), ranked.c.id.desc())
+        )
+    _RECENT[dialect] = statement
+    return statement
+
+
+def listed_run_from_row(row: Any) -> Run:
+    """A run from a listing row (the _LISTED columns)."""
     return Run(
         id=row.id,
         task_id=row.task_id,
@@ -38,9 +83,39 @@ def run_from_row(row: Any, run_attempts: list[Attempt] | None = None) -> Run:
         attempt_count=row.attempt_count,
         tags=list(row.tags or []),
         metadata=row.metadata,
-        payload=mapping.get("payload"),
-        output=mapping.get("output"),
-        error=mapping.get("error"),
+        delayed_until=row.delayed_until,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        duration_ms=row.duration_ms,
+        cost_in_cents=row.cost_in_cents,
+        version=row.version,
+    )
+
+
+def run_from_row(row: Any, run_attempts: list[Attempt] | None = None) -> Run:
+    mapping = row._mapping
+    heavy = "payload" in mapping  # listings leave out payload, output and error
+    return Run(
+        id=row.id,
+        task_id=row.task_id,
+        account_id=row.account_id,
+        artist_account_id=row.artist_account_id,
+        task_identifier=row.task_identifier,
+        status=RunStatus(row.status),
+        trigger=Trigger(row.trigger),
+        trigger_function=row.trigger_function,
+        idempotency_key=row.idempotency_key,
+        scheduled_for=row.scheduled_for,
+        is_test=row.is_test,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        max_attempts=row.max_attempts,
+        attempt_count=row.attempt_count,
+        tags=list(row.tags or []),
+        metadata=row.metadata,
+        payload=row.payload if heavy else None,
+        output=row.output if heavy else None,
+        error=row.error if heavy else None,
         available_at=row.available_at,
         delayed_until=row.delayed_until,
         started_at=row.started_at,
@@ -142,37 +217,16 @@ class SqlRunRepository:
     def recent_by_task(self, task_ids: Sequence[UUID], per_task: int) -> dict[UUID, list[Run]]:
         found: dict[UUID, list[Run]] = {task_id: [] for task_id in task_ids}
         wanted = list(found)  # each task once, or PostgreSQL's unnest repeats its runs
-        for start in range(0, len(wanted), 500):
-            chunk = wanted[start : start + 500]
-            for row in self._db.execute(self._recent_query(chunk, per_task)):
-                found[row.task_id].append(run_from_row(row))
+        dialect = self._db.dialect.name
+        # One statement for any number of tasks (PostgreSQL takes the ids as one array);
+        # SQLite caps bound variables near 32,766, so very large accounts take a few.
+        size = len(wanted) if dialect == "postgresql" else _SQLITE_MAX_IDS
+        for start in range(0, len(wanted), max(size, 1)):
+            chunk = wanted[start : start + size]
+            params = {"task_ids": chunk, "per_task": per_task}
+            for row in self._db.execute(_recent_statement(dialect), params):
+                found[row.task_id].append(listed_run_from_row(row))
         return found
-
-    def _recent_query(self, task_ids: list[UUID], per_task: int) -> Any:
-        newest_first = (runs.c.created_at.desc(), runs.c.id.desc())
-        if self._db.dialect.name == "postgresql":
-            # One index range scan of at most `per_task` rows per task.
-            wanted = postgresql.array(task_ids)
-            ids = select(func.unnest(wanted).label("task_id")).subquery("ids")
-            newest = (
-                select(*_LIGHT)
-                .where(runs.c.task_id == ids.c.task_id)
-                .order_by(*newest_first)
-                .limit(per_task)
-                .lateral("newest")
-            )
-            return (
-                select(newest)
-                .select_from(ids.join(newest, true()))
-                .order_by(newest.c.task_id, newest.c.created_at.desc(), newest.c.id.desc())
-            )
-        rank = func.row_number().over(partition_by=runs.c.task_id, order_by=newest_first)
-        ranked = select(*_LIGHT, rank.label("rank")).where(runs.c.task_id.in_(task_ids)).subquery()
-        return (
-            select(*[ranked.c[c.name] for c in _LIGHT])
-            .where(ranked.c.rank <= per_task)
-            .order_by(ranked.c.task_id, ranked.c.created_at.desc(), ranked.c.id.desc())
-        )
 
     def list_for_account(
         self,

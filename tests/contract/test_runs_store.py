@@ -72,6 +72,17 @@ def light(item: Run) -> Run:
     return dataclasses.replace(item, payload=None, output=None, error=None, attempts=[])
 
 
+def recent(item: Run) -> Run:
+    """What a task's recent runs carry: a listing without the worker's bookkeeping."""
+    return dataclasses.replace(
+        light(item),
+        available_at=None,
+        lease_owner=None,
+        lease_expires_at=None,
+        concurrency_key=None,
+    )
+
+
 def count_runs(u: SqlUnitOfWork) -> int:
     return int(u.connection.execute(select(func.count()).select_from(runs)).scalar_one())
 
@@ -279,8 +290,8 @@ def test_recent_by_task(uow: UowFactory, world: World) -> None:
 
     newest_first = sorted(busy_runs, key=lambda item: (item.created_at, item.id), reverse=True)
     assert found == {
-        busy: [light(item) for item in newest_first[:3]],
-        quiet: [quiet_run],
+        busy: [recent(item) for item in newest_first[:3]],
+        quiet: [recent(quiet_run)],
         idle: [],
         stranger: [],
     }
