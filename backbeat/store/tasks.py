@@ -7,7 +7,20 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Connection, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import (
+    Connection,
+    DateTime,
+    Uuid,
+    bindparam,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from backbeat.domain.models import Task
 from backbeat.store.tables import tasks
@@ -80,6 +93,17 @@ class SqlTaskRepository:
 
 _ACTIVE = or_(tasks.c.enabled.is_(None), tasks.c.enabled.is_(True))
 
+# PostgreSQL: move many cursors in one statement, each only if it still reads `old`.
+_ADVANCE_MANY = text(
+    "UPDATE tasks SET next_fire_at = moves.new_at "
+    "FROM unnest(:ids, :olds, :news) AS moves(id, old_at, new_at) "
+    "WHERE tasks.id = moves.id AND tasks.next_fire_at = moves.old_at"
+).bindparams(
+    bindparam("ids", type_=ARRAY(Uuid)),
+    bindparam("olds", type_=ARRAY(DateTime(timezone=True))),
+    bindparam("news", type_=ARRAY(DateTime(timezone=True))),
+)
+
 
 class SqlScheduleRepository:
     def __init__(self, connection: Connection) -> None:
@@ -98,6 +122,12 @@ class SqlScheduleRepository:
     def advance(self, moves: Sequence[tuple[UUID, datetime, datetime | None]]) -> int:
         if not moves:
             return 0
+        if self._db.dialect.name == "postgresql":
+            # One statement for the whole batch (an executemany would be one per task).
+            ids, olds, news = (list(column) for column in zip(*moves, strict=True))
+            return self._db.execute(
+                _ADVANCE_MANY, {"ids": ids, "olds": olds, "news": news}
+            ).rowcount
         statement = (
             update(tasks)
             .where(tasks.c.id == bindparam("b_id"), tasks.c.next_fire_at == bindparam("b_from"))
