@@ -374,3 +374,7 @@ def keys_list(account: AccountOption, as_json: JsonFlag = False) -> None:
 
 def main() -> None:
     app()
+
+
+# `backbeat tasks …` and `backbeat runs …` live in their own module, which adds them to `app`.
+from backbeat import cli_tasks  # noqa: E402, F401
