@@ -154,6 +154,7 @@ class WorkRepository(Protocol):
     def settle_email(
         self, run_id: str, recipient: str, status: str, now: datetime, error: str | None = None
     ) -> None: ...
+    def emails_of(self, run_id: str) -> list[dict[str, Any]]: ...
 
 
 class UnitOfWork(Protocol):

@@ -81,8 +81,14 @@ class WorkQueue:
         claims: list[Claim] = []
         try:
             with self._uow(write=True) as uow:
-                for run in uow.work.claimable(now, limit):
-                    started, attempt = attempts.start(run, now, worker_id, self.lease)
+                found = uow.work.claimable(now, limit)
+                # Stamp the start once the query has answered: it saw each run's key free, so
+                # the start recorded never precedes the end of the run of the same task it
+                # waited for (a start read before the query could, by as long as the query
+                # was delayed).
+                started_at = self._clock.now()
+                for run in found:
+                    started, attempt = attempts.start(run, started_at, worker_id, self.lease)
                     uow.work.save(started)
                     uow.work.add_attempt(attempt)
                     claims.append(Claim(started, attempt))
@@ -236,6 +242,19 @@ class WorkQueue:
             status = "sent" if sent else "failed"
             uow.work.settle_email(run_id, recipient, status, self._clock.now(), error)
             uow.commit()
+
+    def emails_sent(self, run_id: str) -> list[dict[str, Any]]:
+        """Everyone the run emailed, in any attempt. A send interrupted by a crash counts
+        (the ledger never sends it again) but is marked unconfirmed."""
+        with self._uow() as uow:
+            entries = uow.work.emails_of(run_id)
+        sent = []
+        for entry in entries:
+            if entry["status"] == "sent":
+                sent.append({"to": entry["to"], "subject": entry["subject"]})
+            elif entry["status"] == "sending":
+                sent.append({"to": entry["to"], "subject": entry["subject"], "confirmed": False})
+        return sent
 
     @staticmethod
     def _holds(run: Run | None, claim: Claim) -> bool:

@@ -167,6 +167,18 @@ class SqlWorkRepository:
         )
         return self._db.execute(retry).first() is not None
 
+    def emails_of(self, run_id: str) -> list[dict[str, Any]]:
+        """What the run's ledger says it emailed, across all its attempts, oldest first."""
+        query = (
+            select(emails.c.recipient, emails.c.subject, emails.c.status)
+            .where(emails.c.run_id == run_id)
+            .order_by(emails.c.created_at, emails.c.recipient)
+        )
+        return [
+            {"to": row.recipient, "subject": row.subject, "status": row.status}
+            for row in self._db.execute(query)
+        ]
+
     def settle_email(
         self, run_id: str, recipient: str, status: str, now: datetime, error: str | None = None
     ) -> None:

@@ -17,7 +17,7 @@ In a test::
         server.script(ErrorReply(429, retry_after=2), model="claude-other")  # that model only
         server.script(Delay(1.0), Reply("late"))  # a delay applies to the next reply
         ...
-        assert server.requests[0].headers["x-api-key"] == "sk-test"
+        assert server.requests[0].headers["authorization"] == "Bearer sk-test"  # anthropic 2.x
         assert server.requests[1].messages[-1]["content"][0]["type"] == "tool_result"
 
 What answers a request for model M: the next item of M's script, else of the shared

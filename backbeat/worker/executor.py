@@ -84,6 +84,8 @@ class Executor:
             return Outcome(None, bug, _cost(route, progress) or 0.0, traceback.format_exc())
         cost = _cost(route, progress)
         output = _output(claim, route, progress, text, context, cost)
+        # The ledger, not this attempt's memory: an email sent by an earlier attempt counts.
+        output["emails_sent"] = await asyncio.to_thread(self._queue.emails_sent, claim.run.id)
         return Outcome(output=output, failure=None, cost_in_cents=cost or 0.0)
 
     async def _attempt(

@@ -221,3 +221,28 @@ def test_overlap_can_be_allowed(backbeat: Backbeat, clock: FakeClock, alice: Ten
     h.run_now(alice, task_id)
 
     assert len(h.queue.claim("w1", 10)) == 2
+
+
+def test_the_output_reports_emails_sent_by_earlier_attempts(
+    backbeat: Backbeat, clock: FakeClock, alice: Tenant
+) -> None:
+    provider = ScriptedProvider(
+        tool_call("send_email", {"subject": "Pulse", "body": "Numbers."}),
+        AttemptFailed(FailureKind.SERVER, "HTTP 500 after the email went out"),
+        tool_call("send_email", {"subject": "Pulse", "body": "Numbers again."}),
+        reply("Reported."),
+    )
+    h = make_harness(backbeat, clock, provider)
+    queued = h.run_now(alice, h.new_task(alice))
+
+    run(h.work())
+    waiting = h.get(queued.id)
+    assert waiting.delayed_until is not None
+    clock.set(waiting.delayed_until)
+    run(h.work())
+
+    done = h.get(queued.id)
+    assert done.status is RunStatus.COMPLETED
+    assert h.mailer.recipients == ["alice@example.com"]  # sent once, by attempt 1
+    assert done.output is not None
+    assert done.output["emails_sent"] == [{"to": "alice@example.com", "subject": "Pulse"}]
