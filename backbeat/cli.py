@@ -17,7 +17,7 @@ from uuid import UUID
 import typer
 from sqlalchemy.exc import OperationalError
 
-from backbeat import __version__
+from backbeat import __version__, logs
 from backbeat.config import ConfigurationError, Settings
 from backbeat.domain.clock import iso_utc
 from backbeat.domain.errors import BackbeatError
@@ -80,9 +80,11 @@ def wired(check_schema: bool = True, needs_secret: bool = False) -> Iterator[Bac
     """A wired Backbeat; operator errors become one line on stderr and a non-zero exit."""
     backbeat: Backbeat | None = None
     try:
-        backbeat = build(settings())
+        config = settings()
+        logs.configure(config.log_level, config.log_format, config.secret_values())
+        backbeat = build(config)
         if needs_secret:  # read now (on SQLite: created now), not at the first request
-            _ = backbeat.settings.secret
+            logs.REDACT.add([backbeat.settings.secret.decode()])
         if check_schema:
             ensure_schema(backbeat)
         yield backbeat
@@ -189,7 +191,13 @@ def serve(
         background = Background(backbeat, scheduler=scheduler, worker=worker)
         background.start()
         try:
-            uvicorn.run(create_app(backbeat), host=config.host, port=config.port, log_level="info")
+            uvicorn.run(
+                create_app(backbeat),
+                host=config.host,
+                port=config.port,
+                log_config=None,  # uvicorn logs through backbeat.logs like everything else
+                log_level=config.log_level.lower(),
+            )
         finally:
             background.stop()
 

@@ -8,7 +8,7 @@ import stat
 from datetime import datetime
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -52,6 +52,10 @@ class Settings(BaseSettings):
         "acceptance tests only.",
     )
     db_pool_size: int = Field(5, ge=1, description="Database connections per process (PostgreSQL).")
+    log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR.")
+    log_format: Literal["auto", "json", "text"] = Field(
+        "auto", description="JSON lines, readable text, or auto (text on a terminal)."
+    )
 
     # Model providers. Credentials come from here, never from a task.
     anthropic_api_key: SecretStr | None = None
@@ -98,6 +102,25 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
+
+    def secret_values(self) -> list[str]:
+        """Every configured secret, for the log redactor (the values never get logged)."""
+        found = [
+            secret.get_secret_value()
+            for secret in (
+                self.secret_key,
+                self.anthropic_api_key,
+                self.openai_api_key,
+                self.compatible_api_key,
+                self.smtp_password,
+            )
+            if secret is not None
+        ]
+        if self.sqlite_path is not None and self.secret_key is None:
+            secret_file = self.sqlite_path.with_name(self.sqlite_path.name + ".secret")
+            if secret_file.exists():
+                found.append(secret_file.read_text().strip())
+        return found
 
     @property
     def is_sqlite(self) -> bool:
