@@ -1,0 +1,973 @@
+"""Worker throughput on PostgreSQL: runs completed per second by 1 and 4 `backbeat worker`
+processes against a fake model server, the database overhead per run, and how concurrency
+keeps throughput up when the model is slow.
+
+Run from the repository root:
+
+    .venv/bin/python benchmarks/worker.py                    # everything, about 2-4 minutes
+    .venv/bin/python benchmarks/worker.py --quick            # smaller sizes, about 1-2 minutes
+    .venv/bin/python benchmarks/worker.py --model instant --workers 1 2 4 --runs 5000
+    .venv/bin/python benchmarks/worker.py --model slow --concurrency 20 --slow-seconds 1
+
+PostgreSQL is reached at $BACKBEAT_BENCH_PG_URL (default: $BACKBEAT_TEST_PG_URL, else
+postgresql+psycopg://postgres@127.0.0.1:5432/postgres); the script creates its own database
+there and drops it afterwards.
+
+What it does, per case (a model speed × a number of worker processes):
+
+1. Starts the fake model server (backbeat.testing.fake_models, `--record 0`) as processes of
+   its own, so it does not share a GIL with anything: one answers at once ("instant"; with
+   `--model-servers 2` the workers are spread over two), the other after `--slow-seconds`.
+2. Starts W worker processes, each `backbeat worker` exactly as the CLI runs it, with
+   concurrency C (BACKBEAT_WORKER_CONCURRENCY) and Backbeat's poll interval (1 s), through
+   benchmarks/timed_worker.py, which times the database steps of every run in process.
+3. While they start, creates one task per run (one task never has two runs executing at
+   once, so runs of one task would wait for each other). Once every worker's loop is
+   running, warms them up with one run per slot (connections, the SDK client, caches;
+   not measured, `--no-warmup` to include it), then queues all the runs in one
+   transaction, the way a scheduler tick does (same `available_at`), and waits until
+   every run has ended.
+4. Checks that every run COMPLETED, with exactly one attempt, executed by one worker once
+   (one model call, one finish), with the fake model's answer as its output.
+
+How to read the figures:
+
+* `runs/s` is runs ÷ (last attempt completed − first attempt started), from the attempts'
+  own timestamps. It leaves out the wait for the workers' first look at the queue (up to
+  the poll interval, printed as `first claim`), which a steady queue does not pay.
+  `runs in flight` (from the same timestamps): if the mean is close to the slots, every
+  slot was always busy and throughput = slots ÷ the time a run spends in hand, so with an
+  instant model it is the per-run database steps (and the waits for a thread, a
+  connection or the GIL between them) that set it.
+* Slow model: each worker holds C runs at once, so the ideal is W × C ÷ the model's
+  seconds per answer. `× ideal` is runs/s over that. The ramp-up (workers first look at
+  different moments within the poll interval) and the few milliseconds of database work
+  between one answer and the next claim are what keep it below 1. With several workers,
+  the sum of each worker's own rate (over its own first claim → last completion) leaves
+  the start skew out, which tells the two apart.
+* `claim + record` is, per run, its share of the claim transaction (a claim starts several
+  runs at once) plus its finish transaction, wall time in the worker's thread: PostgreSQL
+  round trips, SQLAlchemy, and any wait for the GIL. `DB ms/run` adds every other database
+  step of a run (reap, the reads before the model call, the emails read after it). The
+  `CPU` columns of the breakdown are the Python part of those steps (time.thread_time).
+* `SQL statements`, `transactions` and pool checkouts (each pre-pinged with a `SELECT 1`)
+  per run, and the database connections opened while measuring: with more threads running
+  database steps at once than the pool keeps (BACKBEAT_DB_POOL_SIZE), overflow connections
+  are opened and closed over and over. `event loop lag`: how late a 50 ms sleep on a
+  worker's event loop wakes up (the loop busy, or waiting for the GIL).
+* `CPU ms/run` is each process group's CPU time (from /proc) divided by the runs: the
+  workers, PostgreSQL (the whole server, other databases included), the fake model
+  server. With a slow model the workers' figure also carries their idle polling and lease
+  renewals, shared by fewer runs. 1000 ÷ the worker's figure is roughly what one worker
+  process can do per second when it is CPU-bound (the GIL: one core of Python per
+  process); the machine's cores ÷ the sum is the ceiling of this machine for all of them
+  together. The `busy` line says
+  who was saturated: a worker near 100% of a core is GIL-bound; a machine near 100% of all
+  its cores means the processes are competing for CPU (4 workers, PostgreSQL and the fake
+  server on a 2-core machine always do), and anything else running disturbs the figures.
+
+This is a benchmark, not a test: it checks correctness, but asserts nothing about timings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from uuid import UUID, uuid4
+
+import psycopg
+from sqlalchemy import insert
+
+from backbeat.config import Settings
+from backbeat.domain.dispatch import new_run
+from backbeat.domain.models import Task
+from backbeat.domain.runs import FINAL_STATUSES, Trigger
+from backbeat.services.keys import Caller
+from backbeat.services.tasks import TaskDraft
+from backbeat.store.migrate import upgrade
+from backbeat.store.tables import tasks as tasks_table
+from backbeat.wiring import Backbeat, build, run_defaults
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+TIMED_WORKER = HERE / "timed_worker.py"
+# What timed_worker.py prints on its first step, and after a SIGUSR1 reset.
+READY_LINE = "timed worker: loop running"
+RESET_LINE = "timed worker: measurements reset"
+SECRET = "benchmark-secret-" + "x" * 40
+PG_ADMIN_URL = os.environ.get(
+    "BACKBEAT_BENCH_PG_URL",
+    os.environ.get("BACKBEAT_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"),
+)
+STARTUP_TIMEOUT = 120.0  # W interpreters importing the app at once, on a busy machine
+STOP_TIMEOUT = 60.0
+PAGE = 1000
+FINAL = sorted(status.value for status in FINAL_STATUSES)
+STEPS = ("claim", "context", "previous_outputs", "model", "emails_sent", "finish")
+DB_STEPS = ("claim", "context", "previous_outputs", "emails_sent", "finish")
+
+
+# --- The database ----------------------------------------------------------------------------
+
+
+def libpq(url: str) -> str:
+    return url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+@contextmanager
+def postgres_database() -> Iterator[str]:
+    """A new PostgreSQL database, migrated; dropped afterwards (its connections are cut)."""
+    name = f"backbeat_bench_worker_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(libpq(PG_ADMIN_URL), autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        url = f"{PG_ADMIN_URL.rpartition('/')[0]}/{name}"
+        backbeat = build(Settings(database_url=url, secret_key=SECRET))
+        try:
+            upgrade(backbeat.engine)
+        finally:
+            backbeat.close()
+        yield url
+    finally:
+        with psycopg.connect(libpq(PG_ADMIN_URL), autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@dataclass(frozen=True)
+class Tenant:
+    account_id: UUID
+    artist_id: UUID
+    caller: Caller
+
+
+def make_tenant(backbeat: Backbeat) -> Tenant:
+    account = backbeat.admin.create_account("bench@example.com")
+    artist = backbeat.admin.create_artist("Bench Artist", account_id=account.id)
+    issued = backbeat.admin.create_key(account.id)
+    return Tenant(account.id, artist.id, Caller(account.id, issued.key.id))
+
+
+def empty_work(url: str) -> None:
+    """Forget the previous case's tasks and runs (TRUNCATE: no dead rows left in the indexes
+    the claim query reads). Only while no worker runs."""
+    with psycopg.connect(libpq(url), autocommit=True) as connection:
+        connection.execute("TRUNCATE attempts, emails, runs, tasks")
+
+
+def create_tasks(backbeat: Backbeat, tenant: Tenant, count: int) -> list[Task]:
+    """`count` tasks with distinct prompts: the first through the service, the rest copies of
+    it inserted in bulk (thousands of service calls would take most of the budget)."""
+    draft = TaskDraft("Bench 0", "Weekly report #0", "0 9 * * *", tenant.artist_id)
+    first = backbeat.tasks.create(tenant.caller, draft).task
+    copies = [
+        replace(first, id=uuid4(), title=f"Bench {n}", prompt=f"Weekly report #{n}")
+        for n in range(1, count)
+    ]
+    with backbeat.uow(write=True) as uow:
+        for start in range(0, len(copies), PAGE):
+            page = copies[start : start + PAGE]
+            uow.connection.execute(insert(tasks_table), [asdict(task) for task in page])
+        uow.commit()
+    return [first, *copies]
+
+
+def queue_runs(
+    backbeat: Backbeat, tasks: Sequence[Task], count: int, *, fired: timedelta = timedelta(0)
+) -> tuple[datetime, set[str]]:
+    """`count` runs over the tasks, all due now, in one transaction, as a scheduler tick
+    queues them: every run has the same created_at and available_at. Answers the instant
+    they became visible and the ids queued."""
+    now = backbeat.clock.now()
+    defaults = run_defaults(backbeat.settings)
+    runs = [
+        new_run(
+            tasks[number % len(tasks)],
+            trigger=Trigger.SCHEDULED,
+            created_at=now,
+            defaults=defaults,
+            # A task's runs are distinct fires: (task, fire time) is unique.
+            fire_at=now - fired - timedelta(minutes=number // len(tasks)),
+        )
+        for number in range(count)
+    ]
+    added: set[str] = set()
+    with backbeat.uow(write=True) as uow:
+        for start in range(0, len(runs), PAGE):
+            added |= uow.runs.add_many(runs[start : start + PAGE])
+        uow.commit()
+    return datetime.now(UTC), added
+
+
+# --- Processes -------------------------------------------------------------------------------
+
+
+def process_cpu_seconds(pid: int) -> float | None:
+    """User + system CPU of a process (all threads), from /proc; None where unavailable."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def postgres_cpu_seconds() -> float | None:
+    """CPU of the PostgreSQL server on this machine: its live processes, plus the children
+    the postmaster has reaped (a backend's CPU moves into its parent's cutime when it exits),
+    so closed connections still count. None when PostgreSQL is not visible in /proc."""
+    total, seen = 0, False
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            text = (entry / "stat").read_text()
+        except OSError:
+            continue
+        if text[text.find("(") + 1 : text.rfind(")")] != "postgres":
+            continue
+        fields = text.rpartition(")")[2].split()
+        total += sum(int(value) for value in fields[11:15])  # utime stime cutime cstime
+        seen = True
+    return total / os.sysconf("SC_CLK_TCK") if seen else None
+
+
+def machine_cpu() -> tuple[float, float] | None:
+    """(busy, total) jiffies over all cores, from /proc/stat; None where unavailable."""
+    try:
+        values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except OSError:
+        return None
+    idle = values[3] + values[4]  # idle + iowait
+    return sum(values) - idle, sum(values)
+
+
+@dataclass
+class Child:
+    name: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def text(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def check_alive(self) -> None:
+        if self.process.poll() is not None:
+            raise RuntimeError(
+                f"{self.name} exited ({self.process.returncode}):\n{self.text()[-3000:]}"
+            )
+
+    def cpu(self) -> float | None:
+        return process_cpu_seconds(self.process.pid)
+
+    def stop(self, timeout: float = STOP_TIMEOUT) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def clean_env() -> dict[str, str]:
+    return {key: value for key, value in os.environ.items() if not key.startswith("BACKBEAT_")}
+
+
+@contextmanager
+def model_server(delay: float, log: Path) -> Iterator[tuple[Child, str]]:
+    """The fake model server as a process of its own: (the process, its base URL)."""
+    command = [sys.executable, "-m", "backbeat.testing.fake_models", "--port", "0"]
+    command += ["--record", "0", "--delay", f"{delay:g}"]
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            command, cwd=REPO, env=clean_env(), stdout=subprocess.PIPE, stderr=sink
+        )
+    child = Child(f"fake model server {log.stem}", process, log)
+    try:
+        assert process.stdout is not None
+        url = process.stdout.readline().decode().strip()  # its first line is its base URL
+        if not url.startswith("http"):
+            child.check_alive()
+            raise RuntimeError(f"the fake model server printed {url!r}")
+        yield child, url
+    finally:
+        child.stop(timeout=10)
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+def start_worker(
+    number: int, database_url: str, model_url: str, options: Options, directory: Path
+) -> Child:
+    env = clean_env()
+    env.update(
+        PYTHONUNBUFFERED="1",
+        BACKBEAT_DATABASE_URL=database_url,
+        BACKBEAT_SECRET_KEY=SECRET,
+        BACKBEAT_ANTHROPIC_API_KEY="sk-bench",
+        BACKBEAT_ANTHROPIC_BASE_URL=model_url,
+        BACKBEAT_WORKER_CONCURRENCY=str(options.concurrency),
+        BACKBEAT_WORKER_POLL_SECONDS=f"{options.poll:g}",
+    )
+    if options.pool_size is not None:
+        env["BACKBEAT_DB_POOL_SIZE"] = str(options.pool_size)
+    log = directory / f"worker-{number}.log"
+    command = [sys.executable, str(TIMED_WORKER), str(directory / f"worker-{number}.json")]
+    with log.open("wb") as sink:
+        process = subprocess.Popen(command, cwd=REPO, env=env, stdout=sink, stderr=sink)
+    return Child(f"worker {number}", process, log)
+
+
+def wait_ready(workers: Sequence[Child]) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while not all(READY_LINE in worker.text() for worker in workers):
+        for worker in workers:
+            worker.check_alive()
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the workers did not start within {STARTUP_TIMEOUT:g} s")
+        time.sleep(0.05)
+
+
+def reset_measurements(workers: Sequence[Child]) -> None:
+    """Make the workers forget what they measured so far (the warm-up), and wait until they
+    have."""
+    seen = [worker.text().count(RESET_LINE) for worker in workers]
+    for worker in workers:
+        worker.process.send_signal(signal.SIGUSR1)
+    deadline = time.monotonic() + 30
+    while any(w.text().count(RESET_LINE) <= n for w, n in zip(workers, seen, strict=True)):
+        for worker in workers:
+            worker.check_alive()
+        if time.monotonic() > deadline:
+            raise RuntimeError("the workers did not confirm the reset")
+        time.sleep(0.02)
+
+
+def wait_finished(url: str, count: int, timeout: float, workers: Sequence[Child]) -> None:
+    deadline = time.monotonic() + timeout
+    query = "SELECT count(*) FROM runs WHERE status = ANY(%s)"
+    with psycopg.connect(libpq(url), autocommit=True) as connection:
+        while True:
+            row = connection.execute(query, (FINAL,)).fetchone()
+            if row is not None and row[0] >= count:
+                return
+            for worker in workers:
+                worker.check_alive()
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"only {row[0] if row else 0} of {count} runs ended in time")
+            time.sleep(0.1)
+
+
+@dataclass
+class CpuSample:
+    wall: float
+    workers: list[float | None]
+    servers: list[float | None]
+    postgres: float | None
+    machine: tuple[float, float] | None
+
+    @classmethod
+    def take(cls, workers: Sequence[Child], servers: Sequence[Child]) -> CpuSample:
+        return cls(
+            time.perf_counter(),
+            [worker.cpu() for worker in workers],
+            [server.cpu() for server in servers],
+            postgres_cpu_seconds(),
+            machine_cpu(),
+        )
+
+
+def cpu_used(before: Sequence[float | None], after: Sequence[float | None]) -> float | None:
+    """CPU seconds used by a group of processes between two samples; None if any is unknown."""
+    used = 0.0
+    for start, end in zip(before, after, strict=True):
+        if start is None or end is None:
+            return None
+        used += end - start
+    return used
+
+
+# --- One case --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Options:
+    concurrency: int
+    poll: float
+    pool_size: int | None
+    warmup: bool
+
+
+@dataclass(frozen=True)
+class Case:
+    model: str  # "instant" or "slow"
+    delay: float  # seconds per answer
+    workers: int
+    concurrency: int
+    runs: int
+    servers: int  # fake model server processes
+
+    @property
+    def label(self) -> str:
+        return f"{self.model} model, {self.workers} × {self.concurrency}"
+
+    @property
+    def ideal(self) -> float | None:
+        """Runs per second if every slot were always busy with a model call."""
+        return self.workers * self.concurrency / self.delay if self.delay > 0 else None
+
+
+@dataclass(frozen=True)
+class AttemptRow:
+    run_id: str
+    run_status: str
+    attempt_count: int
+    output_text: str | None
+    number: int | None
+    status: str | None
+    worker_id: str | None
+    started_at: datetime | None
+    completed_at: datetime | None
+
+
+@dataclass
+class Outcome:
+    case: Case
+    queued_at: datetime
+    attempts: list[AttemptRow]
+    timings: list[dict[str, Any]]
+    before: CpuSample
+    after: CpuSample
+    worker_warnings: int
+    problems: list[str] = field(default_factory=list)
+
+    # Throughput, from the attempts' timestamps.
+
+    @property
+    def first_start(self) -> datetime:
+        return min(row.started_at for row in self.attempts if row.started_at is not None)
+
+    @property
+    def last_end(self) -> datetime:
+        return max(row.completed_at for row in self.attempts if row.completed_at is not None)
+
+    @property
+    def span(self) -> float:
+        return (self.last_end - self.first_start).total_seconds()
+
+    @property
+    def rate(self) -> float:
+        return self.case.runs / self.span
+
+    @property
+    def ratio(self) -> float | None:
+        ideal = self.case.ideal
+        return None if ideal is None else self.rate / ideal
+
+    def mean_in_flight(self) -> float:
+        """Attempts in hand on average (claimed, outcome not yet stamped) over the span."""
+        busy = sum(
+            (row.completed_at - row.started_at).total_seconds()
+            for row in self.attempts
+            if row.started_at is not None and row.completed_at is not None
+        )
+        return busy / self.span
+
+    def peak_in_flight(self) -> int:
+        edges: list[tuple[datetime, int]] = []
+        for row in self.attempts:
+            if row.started_at is not None and row.completed_at is not None:
+                edges += [(row.started_at, 1), (row.completed_at, -1)]
+        peak = current = 0
+        for _, step in sorted(edges):  # an end sorts before a start at the same instant
+            current += step
+            peak = max(peak, current)
+        return peak
+
+    def shares(self) -> Counter[str]:
+        return Counter(row.worker_id or "?" for row in self.attempts)
+
+    def per_worker(self) -> list[tuple[float, float]]:
+        """Per worker process: (its first claim, seconds after the runs were queued; its own
+        runs/s, over its first claim → its last completion)."""
+        spans: dict[str, list[datetime]] = {}
+        for row in self.attempts:
+            if row.started_at is not None and row.completed_at is not None:
+                spans.setdefault(row.worker_id or "?", []).extend(
+                    (row.started_at, row.completed_at)
+                )
+        shares = self.shares()
+        found = []
+        for worker_id, stamps in spans.items():
+            first, last = min(stamps), max(stamps)
+            rate = shares[worker_id] / (last - first).total_seconds()
+            found.append(((first - self.queued_at).total_seconds(), rate))
+        return sorted(found)
+
+    # The workers' own measurements.
+
+    def per_run(self, step: str, index: int = 0) -> list[float]:
+        """Milliseconds per run of one step (index 0 wall, 1 CPU), over all workers."""
+        return [
+            values[step][index] * 1000
+            for timing in self.timings
+            for values in timing["runs"].values()
+            if step in values
+        ]
+
+    def claim_record(self) -> list[float]:
+        return [
+            (values["claim"][0] + values["finish"][0]) * 1000
+            for timing in self.timings
+            for values in timing["runs"].values()
+            if "claim" in values and "finish" in values
+        ]
+
+    def calls(self, step: str) -> list[list[float]]:
+        return [call for timing in self.timings for call in timing["calls"][step]]
+
+    def amortized_ms(self, step: str, index: int = 0) -> float:
+        """A batch step's total time over all workers, per run."""
+        return sum(call[index] for call in self.calls(step)) * 1000 / self.case.runs
+
+    def db_ms_per_run(self) -> float:
+        per_step = sum(sum(self.per_run(step)) for step in DB_STEPS) / self.case.runs
+        return per_step + self.amortized_ms("reap")
+
+    def total(self, key: str) -> int:
+        return sum(int(timing[key]) for timing in self.timings)
+
+    def loop_lag_ms(self) -> list[float]:
+        return [lag * 1000 for timing in self.timings for lag in timing["lag"]]
+
+    # CPU.
+
+    @property
+    def seconds(self) -> float:
+        return self.after.wall - self.before.wall
+
+    def cpu_ms_per_run(self, group: str) -> float | None:
+        if group == "postgres":
+            if self.before.postgres is None or self.after.postgres is None:
+                return None
+            used: float | None = self.after.postgres - self.before.postgres
+        else:
+            used = cpu_used(getattr(self.before, group), getattr(self.after, group))
+        return None if used is None else used * 1000 / self.case.runs
+
+    def busy(self, group: str) -> float | None:
+        """A group's CPU as a share of one core, per process for workers and servers."""
+        per_run = self.cpu_ms_per_run(group)
+        if per_run is None:
+            return None
+        share = per_run * self.case.runs / 1000 / self.seconds
+        return share / len(getattr(self.before, group)) if group != "postgres" else share
+
+    def machine_busy(self) -> float | None:
+        if self.before.machine is None or self.after.machine is None:
+            return None
+        busy = self.after.machine[0] - self.before.machine[0]
+        return busy / (self.after.machine[1] - self.before.machine[1])
+
+
+def load_attempts(url: str, run_ids: set[str]) -> list[AttemptRow]:
+    query = """
+        SELECT r.id, r.status, r.attempt_count, r.output ->> 'text',
+               a.number, a.status, a.worker_id, a.started_at, a.completed_at
+        FROM runs r LEFT JOIN attempts a ON a.run_id = r.id
+        WHERE r.id = ANY(%s)
+        ORDER BY r.id, a.number
+    """
+    with psycopg.connect(libpq(url)) as connection:
+        return [AttemptRow(*row) for row in connection.execute(query, (list(run_ids),))]
+
+
+def measured_only(timing: dict[str, Any], run_ids: set[str]) -> dict[str, Any]:
+    """A worker's timings without the runs of the warm-up (one may finish just after the
+    reset)."""
+    runs = {run_id: steps for run_id, steps in timing["runs"].items() if run_id in run_ids}
+    return {**timing, "runs": runs}
+
+
+def check(outcome: Outcome, queued: int) -> list[str]:
+    """Every run COMPLETED, exactly once: one attempt, one model call, one finish."""
+    problems: list[str] = []
+    if queued != outcome.case.runs:
+        problems.append(f"{queued} runs queued instead of {outcome.case.runs}")
+    by_run: dict[str, list[AttemptRow]] = {}
+    for row in outcome.attempts:
+        by_run.setdefault(row.run_id, []).append(row)
+    if len(by_run) != outcome.case.runs:
+        problems.append(f"{len(by_run)} runs in the database, {outcome.case.runs} queued")
+    for run_id, rows in by_run.items():
+        first = rows[0]
+        if (
+            first.run_status != "COMPLETED"
+            or first.attempt_count != 1
+            or len(rows) != 1
+            or (first.number, first.status) != (1, "COMPLETED")
+            or not (first.output_text or "").startswith("Report: Weekly report #")
+        ):
+            statuses = [(row.number, row.status) for row in rows]
+            problems.append(
+                f"{run_id}: {first.run_status}, attempt_count {first.attempt_count}, "
+                f"attempts {statuses}, output {first.output_text!r:.60}"
+            )
+    for step in ("model", "finish"):
+        counted = Counter(
+            run_id
+            for timing in outcome.timings
+            for run_id, values in timing["runs"].items()
+            if step in values
+        )
+        twice = [run_id for run_id, n in counted.items() if n > 1]
+        if len(counted) != outcome.case.runs or twice:
+            problems.append(
+                f"{step}: {len(counted)} runs seen by the workers, {len(twice)} more than once"
+            )
+    errors = Counter[str]()
+    for timing in outcome.timings:
+        errors.update(timing["errors"])
+    if errors:
+        problems.append(f"database steps that raised: {dict(errors)}")
+    return problems
+
+
+def run_case(case: Case, url: str, tenant: Tenant, options: Options, directory: Path) -> Outcome:
+    empty_work(url)
+    backbeat = build(Settings(database_url=url, secret_key=SECRET))
+    warmup = case.workers * case.concurrency if options.warmup else 0
+    waves = math.ceil(case.runs / (case.workers * case.concurrency))
+    timeout = 120 + case.runs / 5 + waves * case.delay * 3
+    with ExitStack() as stack:
+        servers = [
+            stack.enter_context(model_server(case.delay, directory / f"models-{n}.log"))
+            for n in range(case.servers)
+        ]
+        workers: list[Child] = []
+        try:
+            workers = [
+                start_worker(n, url, servers[n % len(servers)][1], options, directory)
+                for n in range(case.workers)
+            ]
+            # While the workers import the app: the tasks, one per run, and the warm-up's.
+            tasks = create_tasks(backbeat, tenant, case.runs + warmup)
+            wait_ready(workers)
+            if warmup:
+                # One run per slot: connections opened, the SDK client made, caches filled.
+                queue_runs(backbeat, tasks[case.runs :], warmup, fired=timedelta(days=1))
+                wait_finished(url, warmup, timeout, workers)
+                reset_measurements(workers)
+            before = CpuSample.take(workers, [server for server, _ in servers])
+            queued_at, run_ids = queue_runs(backbeat, tasks[: case.runs], case.runs)
+            wait_finished(url, warmup + case.runs, timeout, workers)
+            after = CpuSample.take(workers, [server for server, _ in servers])
+            for worker in workers:
+                worker.stop()
+            timings = []
+            for n, worker in enumerate(workers):
+                if worker.process.returncode != 0:
+                    raise RuntimeError(f"{worker.name} exited with {worker.process.returncode}")
+                timing = json.loads((directory / f"worker-{n}.json").read_text())
+                timings.append(measured_only(timing, run_ids))
+            ours = ("Backbeat ", "Model providers", READY_LINE, RESET_LINE)
+            warnings = sum(
+                1
+                for worker in workers
+                for line in worker.text().splitlines()
+                if line and not line.startswith(ours)
+            )
+        except BaseException:
+            for worker in workers:
+                print(f"--- {worker.name} log (tail) ---\n{worker.text()[-2000:]}", file=sys.stderr)
+            raise
+        finally:
+            for worker in workers:
+                worker.stop(timeout=10)
+            backbeat.close()
+    attempts = load_attempts(url, run_ids)
+    outcome = Outcome(case, queued_at, attempts, timings, before, after, warnings)
+    outcome.problems = check(outcome, len(run_ids))
+    return outcome
+
+
+# --- Report ----------------------------------------------------------------------------------
+
+
+def percentile(values: Sequence[float], fraction: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), round(fraction * len(ordered) + 0.5)))
+    return ordered[rank - 1]
+
+
+def mean(values: Sequence[float]) -> float:
+    return sum(values) / len(values) if values else float("nan")
+
+
+def fmt(value: float | None, spec: str = ".1f", suffix: str = "") -> str:
+    return "n/a" if value is None or math.isnan(value) else f"{value:{spec}}{suffix}"
+
+
+def percent(value: float | None) -> str:
+    return fmt(None if value is None else value * 100, ".0f", "%")
+
+
+def print_outcome(outcome: Outcome) -> None:
+    case = outcome.case
+    print(f"\n### {case.label}: {case.runs:,} runs\n")
+    if outcome.problems:
+        print(f"  PROBLEMS ({len(outcome.problems)}):")
+        for problem in outcome.problems[:10]:
+            print(f"    {problem}")
+    else:
+        print(
+            f"  checked: all {case.runs:,} runs COMPLETED, each with exactly one attempt, one "
+            "model call and one finish"
+        )
+    shares = ", ".join(str(n) for _, n in sorted(outcome.shares().items()))
+    print(f"  runs per worker process: {shares}")
+    pickup = (outcome.first_start - outcome.queued_at).total_seconds()
+    done = (outcome.last_end - outcome.queued_at).total_seconds()
+    print(
+        f"  first claim {pickup:.2f} s after the runs were queued, last completion {done:.2f} s "
+        f"after; runs in flight: peak {outcome.peak_in_flight()}, mean "
+        f"{outcome.mean_in_flight():.1f}, of {case.workers * case.concurrency} slots"
+    )
+    line = f"  throughput {outcome.rate:,.1f} runs/s over {outcome.span:.2f} s"
+    if case.ideal is not None:
+        line += f"; ideal {case.ideal:,.1f} runs/s (W × C / {case.delay:g} s): "
+        line += f"× ideal {fmt(outcome.ratio, '.3f')}"
+    print(line)
+    if case.workers > 1:
+        workers = outcome.per_worker()
+        own = sum(rate for _, rate in workers)
+        line = (
+            f"  the workers first claimed {workers[0][0]:.2f}-{workers[-1][0]:.2f} s after the "
+            f"runs were queued; the sum of their own rates (each over its own first claim → "
+            f"last completion) is {own:,.1f} runs/s"
+        )
+        if case.ideal is not None:
+            line += f", × ideal {own / case.ideal:.3f}"
+        print(line)
+
+    claims = outcome.calls("claim")
+    claimed = [call[2] for call in claims if call[2] > 0]
+    print(
+        f"\n  per run, ms (wall in the worker's thread)   p50      p99     mean   CPU mean"
+        f"\n    reap (amortized over runs)           {'':>16} "
+        f"{outcome.amortized_ms('reap'):>8.2f} {outcome.amortized_ms('reap', 1):>8.2f}"
+    )
+    names = {
+        "claim": f"claim (share; {mean(claimed):.1f} runs/claim)",
+        "context": "context read",
+        "previous_outputs": "previous outputs read",
+        "model": "model call (SDK + HTTP)",
+        "emails_sent": "emails read",
+        "finish": "finish (record outcome)",
+    }
+    for step in STEPS:
+        wall = outcome.per_run(step)
+        cpu = "" if step == "model" else f"{mean(outcome.per_run(step, 1)):>8.2f}"
+        print(
+            f"    {names[step]:<36} {percentile(wall, 0.5):>8.2f} {percentile(wall, 0.99):>8.2f}"
+            f" {mean(wall):>8.2f} {cpu}"
+        )
+    both = outcome.claim_record()
+    print(
+        f"    = claim + record                     {percentile(both, 0.5):>8.2f} "
+        f"{percentile(both, 0.99):>8.2f} {mean(both):>8.2f}"
+        f"\n    = all database steps                 {'':>17}{outcome.db_ms_per_run():>8.2f}"
+    )
+    empty = sum(1 for call in claims if call[2] == 0)
+    print(
+        f"\n  per run: {outcome.total('statements') / case.runs:.1f} SQL statements in "
+        f"{outcome.total('transactions') / case.runs:.1f} transactions "
+        f"(+ {outcome.total('checkouts') / case.runs:.1f} pre-ping round trips); "
+        f"{len(claims):,} claims ({empty:,} found nothing); "
+        f"{outcome.total('connects')} database connections opened"
+    )
+    lag = outcome.loop_lag_ms()
+    print(
+        f"  event loop lag (a 50 ms sleep wakes this late): p50 {percentile(lag, 0.5):.1f} ms, "
+        f"p99 {percentile(lag, 0.99):.1f} ms, max {max(lag, default=float('nan')):.1f} ms"
+    )
+    worker_ms = outcome.cpu_ms_per_run("workers")
+    postgres_ms = outcome.cpu_ms_per_run("postgres")
+    server_ms = outcome.cpu_ms_per_run("servers")
+    print(
+        f"  CPU per run: workers {fmt(worker_ms, '.2f')} ms, PostgreSQL {fmt(postgres_ms, '.2f')}"
+        f" ms, fake model server {fmt(server_ms, '.2f')} ms"
+    )
+    if worker_ms and postgres_ms is not None and server_ms is not None:
+        cores = os.cpu_count() or 1
+        print(
+            f"  → one worker process, CPU-bound, tops out near {1000 / worker_ms:,.0f} runs/s;"
+            f" this machine ({cores} cores) near "
+            f"{cores * 1000 / (worker_ms + postgres_ms + server_ms):,.0f} runs/s for all of them"
+        )
+    print(
+        f"  busy: each worker {percent(outcome.busy('workers'))} of a core, fake server "
+        f"{percent(outcome.busy('servers'))}, PostgreSQL {percent(outcome.busy('postgres'))}, "
+        f"machine {percent(outcome.machine_busy())} of {os.cpu_count()} cores"
+    )
+    if outcome.worker_warnings:
+        print(f"  the workers logged {outcome.worker_warnings} warning lines (see their logs)")
+
+
+def markdown(outcomes: Sequence[Outcome], options: Options) -> str:
+    lines = [
+        "| Model | Workers × concurrency | Runs | runs/s | × ideal | claim + record ms "
+        "p50 / p99 | DB ms/run | CPU ms/run: worker / PG / fake | busy: worker / machine |",
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    for outcome in outcomes:
+        case = outcome.case
+        both = outcome.claim_record()
+        model = "instant" if case.delay == 0 else f"{case.delay:g} s"
+        cpu = " / ".join(
+            fmt(outcome.cpu_ms_per_run(group), ".2f")
+            for group in ("workers", "postgres", "servers")
+        )
+        flag = " ⚠" if outcome.problems else ""
+        lines.append(
+            f"| {model}{flag} | {case.workers} × {case.concurrency} | {case.runs:,} | "
+            f"{outcome.rate:,.1f} | {fmt(outcome.ratio, '.3f') if case.ideal else '—'} | "
+            f"{percentile(both, 0.5):.1f} / {percentile(both, 0.99):.1f} | "
+            f"{outcome.db_ms_per_run():.1f} | {cpu} | "
+            f"{percent(outcome.busy('workers'))} / {percent(outcome.machine_busy())} |"
+        )
+    notes = [
+        f"PostgreSQL, `backbeat worker` processes with BACKBEAT_WORKER_POLL_SECONDS="
+        f"{options.poll:g}"
+        + (f", BACKBEAT_DB_POOL_SIZE={options.pool_size}" if options.pool_size else "")
+        + f", the fake model server in its own process(es), all on one {os.cpu_count()}-CPU "
+        "machine. runs/s: runs ÷ (last completion − first start). × ideal: runs/s ÷ "
+        "(workers × concurrency ÷ seconds per answer). claim + record: a run's share of its "
+        "claim transaction plus its finish transaction, wall time in the worker. DB ms/run: "
+        "every database step of a run. CPU: per run, from /proc (PG: the whole server).",
+    ]
+    if any(outcome.problems for outcome in outcomes):
+        notes.append("⚠: the correctness check found problems (printed above).")
+    return "\n".join(lines) + "\n\n" + "\n".join(notes)
+
+
+# --- Main ------------------------------------------------------------------------------------
+
+
+def configuration(options: Options) -> str:
+    pool = options.pool_size or Settings.model_fields["db_pool_size"].default
+    threads = min(32, (os.cpu_count() or 1) + 4)  # asyncio.to_thread's default executor
+    return (
+        f"Each worker: concurrency {options.concurrency}, poll every {options.poll:g} s, "
+        f"database pool {pool} (+{pool} overflow, closed when returned), {threads} threads for "
+        "its database steps (asyncio's default executor); "
+        + ("warmed up with one run per slot first." if options.warmup else "no warm-up.")
+    )
+
+
+def cases(args: argparse.Namespace) -> list[Case]:
+    found: list[Case] = []
+    for workers in args.workers:
+        if "instant" in args.model:
+            found.append(
+                Case("instant", 0.0, workers, args.concurrency, args.runs, args.model_servers)
+            )
+    for workers in args.workers:
+        if "slow" in args.model:
+            runs = args.slow_waves * workers * args.concurrency
+            found.append(Case("slow", args.slow_seconds, workers, args.concurrency, runs, 1))
+    return found
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--model",
+        nargs="+",
+        choices=("instant", "slow"),
+        default=["instant", "slow"],
+        help="which model speeds to run (default both)",
+    )
+    parser.add_argument(
+        "--workers", type=int, nargs="+", default=[1, 4], help="worker processes (default 1 4)"
+    )
+    parser.add_argument(
+        "--concurrency", type=int, default=10, help="BACKBEAT_WORKER_CONCURRENCY (default 10)"
+    )
+    parser.add_argument(
+        "--runs", type=int, default=2000, help="runs for the instant model (default 2000)"
+    )
+    parser.add_argument(
+        "--slow-seconds", type=float, default=2.0, help="the slow model's answer time (default 2)"
+    )
+    parser.add_argument(
+        "--slow-waves",
+        type=int,
+        default=6,
+        help="slow model: runs = waves × workers × concurrency (default 6)",
+    )
+    parser.add_argument(
+        "--model-servers",
+        type=int,
+        default=1,
+        help="fake model server processes for the instant model (default 1)",
+    )
+    parser.add_argument(
+        "--poll", type=float, default=1.0, help="BACKBEAT_WORKER_POLL_SECONDS (default 1)"
+    )
+    parser.add_argument(
+        "--pool-size", type=int, default=None, help="BACKBEAT_DB_POOL_SIZE (default: Backbeat's)"
+    )
+    parser.add_argument(
+        "--no-warmup",
+        action="store_true",
+        help="measure from the workers' first run (default: one run per slot first, unmeasured)",
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="smaller sizes: --runs 500 --slow-waves 3"
+    )
+    args = parser.parse_args()
+    if args.quick:
+        args.runs, args.slow_waves = 500, 3
+    options = Options(args.concurrency, args.poll, args.pool_size, not args.no_warmup)
+
+    started = time.perf_counter()
+    outcomes: list[Outcome] = []
+    with postgres_database() as url, tempfile.TemporaryDirectory(prefix="bench-worker-") as logs:
+        backbeat = build(Settings(database_url=url, secret_key=SECRET))
+        try:
+            tenant = make_tenant(backbeat)
+        finally:
+            backbeat.close()
+        print(f"## Worker throughput on PostgreSQL ({os.cpu_count()} CPUs)\n")
+        print(configuration(options))
+        for case in cases(args):
+            directory = Path(logs) / f"{case.model}-{case.workers}"
+            directory.mkdir()
+            outcome = run_case(case, url, tenant, options, directory)
+            print_outcome(outcome)
+            outcomes.append(outcome)
+    print(f"\n## Summary (took {time.perf_counter() - started:.0f}s)\n")
+    print(markdown(outcomes, options))
+    if any(outcome.problems for outcome in outcomes):
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    main()
