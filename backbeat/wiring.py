@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -70,6 +71,13 @@ def build_worker(backbeat: Backbeat, *, worker_id: str | None = None) -> Worker:
     from backbeat.services.worker import WorkQueue
     from backbeat.worker.executor import Executor
     from backbeat.worker.loop import Worker
+
+    # The model SDKs take seconds to import. Providers imports them on first use, which in a
+    # worker is inside the event loop, at its first attempt: the loop would stall there,
+    # renewing no lease, long enough on a busy machine for other workers to take its runs
+    # over. Load them now, before the loop claims anything.
+    for sdk in ("backbeat.agents.anthropic", "backbeat.agents.openai"):
+        importlib.import_module(sdk)
 
     settings = backbeat.settings
     queue = WorkQueue(

@@ -5,9 +5,12 @@ the model or a tool is working; database reads and writes go through WorkQueue i
 from __future__ import annotations
 
 import asyncio
+import logging
 import traceback
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from backbeat.agents.loop import Progress, run_agent
 from backbeat.agents.pricing import cost_in_cents
@@ -20,6 +23,38 @@ from backbeat.domain.failures import AttemptFailed, FailureKind
 from backbeat.services.worker import Claim, Outcome, WorkQueue
 
 PREVIOUS_OUTPUTS = 3
+DATABASE_TRIES = 5  # waits of 0.5, 1, 2 and 4 s between them: a database restart's worth
+
+log = logging.getLogger("backbeat.worker")
+T = TypeVar("T")
+
+
+async def _database(step: Callable[..., T], *args: Any) -> T:
+    """A WorkQueue step, in a thread. A lost database connection (a restart, a failover) is no
+    fault of the run: the step is tried again, with backoff, as the loop retries its own; if
+    the database stays away, the attempt fails as retryable (DatabaseUnavailable) rather than
+    as a bug. Every step is a read or an idempotent write, except the email ledger's claim:
+    if its commit landed but the answer was lost, the retry finds the claim taken and treats
+    the email as sent (at most once, never twice)."""
+    for attempt in range(1, DATABASE_TRIES + 1):
+        try:
+            return await asyncio.to_thread(step, *args)
+        except DBAPIError as exc:
+            if not isinstance(exc, OperationalError) and not exc.connection_invalidated:
+                raise  # not the connection: a bug, recorded as one
+            if attempt == DATABASE_TRIES:
+                reason = str(exc.orig or exc).strip().splitlines()[0]
+                raise AttemptFailed(
+                    FailureKind.NETWORK,
+                    f"the database was unavailable during the attempt: {reason}",
+                    name="DatabaseUnavailable",
+                ) from None
+            log.warning(
+                "database unavailable during an attempt; retrying",
+                extra={"event": "attempt.db_retry", "error": str(exc)[:200]},
+            )
+            await asyncio.sleep(0.5 * 2 ** (attempt - 1))
+    raise AssertionError("unreachable")
 
 
 class LedgerForRun:
@@ -30,13 +65,13 @@ class LedgerForRun:
         self._run_id = run_id
 
     async def claim(self, recipient: str, subject: str) -> bool:
-        return await asyncio.to_thread(self._queue.claim_email, self._run_id, recipient, subject)
+        return await _database(self._queue.claim_email, self._run_id, recipient, subject)
 
     async def mark_sent(self, recipient: str) -> None:
-        await asyncio.to_thread(self._queue.settle_email, self._run_id, recipient, True, None)
+        await _database(self._queue.settle_email, self._run_id, recipient, True, None)
 
     async def release(self, recipient: str, error: str) -> None:
-        await asyncio.to_thread(self._queue.settle_email, self._run_id, recipient, False, error)
+        await _database(self._queue.settle_email, self._run_id, recipient, False, error)
 
 
 class Executor:
@@ -84,8 +119,11 @@ class Executor:
             return Outcome(None, bug, _cost(route, progress) or 0.0, traceback.format_exc())
         cost = _cost(route, progress)
         output = _output(claim, route, progress, text, context, cost)
-        # The ledger, not this attempt's memory: an email sent by an earlier attempt counts.
-        output["emails_sent"] = await asyncio.to_thread(self._queue.emails_sent, claim.run.id)
+        try:
+            # The ledger, not this attempt's memory: an email sent by an earlier attempt counts.
+            output["emails_sent"] = await _database(self._queue.emails_sent, claim.run.id)
+        except AttemptFailed as failed:
+            return Outcome(None, failed, cost or 0.0)
         return Outcome(output=output, failure=None, cost_in_cents=cost or 0.0)
 
     async def _attempt(
@@ -94,11 +132,11 @@ class Executor:
         run = claim.run
         payload = _payload(claim)
         provider = self._providers.get(route)
-        facts = await asyncio.to_thread(self._queue.context, run)
-        previous = await asyncio.to_thread(self._queue.previous_outputs, run, PREVIOUS_OUTPUTS)
+        facts = await _database(self._queue.context, run)
+        previous = await _database(self._queue.previous_outputs, run, PREVIOUS_OUTPUTS)
 
         async def previous_outputs(limit: int) -> list[dict[str, Any]]:
-            return await asyncio.to_thread(self._queue.previous_outputs, run, limit)
+            return await _database(self._queue.previous_outputs, run, limit)
 
         context = ToolContext(
             run_id=run.id,

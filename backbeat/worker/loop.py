@@ -56,7 +56,11 @@ class Worker:
     def notify(self) -> None:
         """New runs may be waiting: look now instead of at the next poll."""
         if self._loop is not None and self._wake is not None:
-            self._loop.call_soon_threadsafe(self._wake.set)
+            # Once run() has returned its loop is closed: nothing is left to wake. (Without
+            # this, a run queued through the API after the worker stopped, or a second stop(),
+            # raised "Event loop is closed" in the caller.)
+            with contextlib.suppress(RuntimeError):
+                self._loop.call_soon_threadsafe(self._wake.set)
 
     def stop(self) -> None:
         """Stop claiming; running attempts get the grace period, then are handed back."""

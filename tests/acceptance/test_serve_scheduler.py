@@ -26,6 +26,8 @@ def test_a_due_task_gets_a_run(tmp_path: Path) -> None:
     env = clean_env(
         BACKBEAT_DATABASE_URL=f"sqlite:///{tmp_path / 'backbeat.db'}",
         BACKBEAT_CLOCK_START="2026-01-08T08:59:50Z",
+        # The scheduler alone: a worker in this process would pick the run up at once.
+        BACKBEAT_SERVE_WORKER="false",
     )
     # Accounts and keys first: the CLI works on the database directly, and the server's
     # clock starts only when the server does.
