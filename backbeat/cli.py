@@ -76,12 +76,19 @@ def fail(message: str, code: int = 1) -> typer.Exit:
 
 
 @contextmanager
-def wired(check_schema: bool = True, needs_secret: bool = False) -> Iterator[Backbeat]:
-    """A wired Backbeat; operator errors become one line on stderr and a non-zero exit."""
+def wired(
+    check_schema: bool = True, needs_secret: bool = False, service: bool = False
+) -> Iterator[Backbeat]:
+    """A wired Backbeat; operator errors become one line on stderr and a non-zero exit.
+
+    A long-running `service` logs at BACKBEAT_LOG_LEVEL; a one-shot command only warnings
+    and errors, so its output stays what scripts parse.
+    """
     backbeat: Backbeat | None = None
     try:
         config = settings()
-        logs.configure(config.log_level, config.log_format, config.secret_values())
+        level = config.log_level if service else "WARNING"
+        logs.configure(level, config.log_format, config.secret_values())
         backbeat = build(config)
         if needs_secret:  # read now (on SQLite: created now), not at the first request
             logs.REDACT.add([backbeat.settings.secret.decode()])
@@ -182,7 +189,7 @@ def serve(
 
     from backbeat.api.app import create_app
 
-    with wired(needs_secret=True) as backbeat:
+    with wired(needs_secret=True, service=True) as backbeat:
         config = settings(host=host, port=port)
         backbeat.settings = config
         announce(backbeat, config)
@@ -205,7 +212,7 @@ def serve(
 @app.command("worker")
 def worker_command() -> None:
     """Run a worker alone (scale-out on PostgreSQL: run as many as you like)."""
-    with wired() as backbeat:
+    with wired(service=True) as backbeat:
         typer.echo(f"Backbeat {__version__} worker on {_redacted(backbeat.settings.database_url)}")
         typer.echo(provider_notice(backbeat.settings))
         worker = build_worker(backbeat)
@@ -222,7 +229,7 @@ def worker_command() -> None:
 @app.command("scheduler")
 def scheduler_command() -> None:
     """Run a scheduler alone (scale-out on PostgreSQL: run as many as you like)."""
-    with wired() as backbeat:
+    with wired(service=True) as backbeat:
         loop = SchedulerLoop(backbeat.scheduler, backbeat.clock, backbeat.schedule_changed)
 
         def ask_to_stop(signum: int, _frame: object) -> None:
