@@ -175,6 +175,15 @@ runs = Table(
         postgresql_where=text("status = 'EXECUTING'"),
         sqlite_where=text("status = 'EXECUTING'"),
     ),
+    # The waiting runs of a key, in order: claims look for an older one still waiting.
+    Index(
+        "ix_runs_waiting_per_key",
+        "concurrency_key",
+        "created_at",
+        "id",
+        postgresql_where=text("status IN ('QUEUED', 'REATTEMPTING')"),
+        sqlite_where=text("status IN ('QUEUED', 'REATTEMPTING')"),
+    ),
     Index(
         "ix_runs_leases",
         "lease_expires_at",

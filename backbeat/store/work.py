@@ -24,16 +24,30 @@ class SqlWorkRepository:
         self._db = connection
 
     def claimable(self, now: datetime, limit: int) -> list[Run]:
-        """Runs a worker may start now, oldest first, locked; none whose key is executing.
+        """Runs a worker may start now, oldest first, locked; none whose key is executing or
+        has an older run still waiting.
 
         Two runs sharing a key can both look free here; only the first is answered, and the
         unique index on executing keys refuses a second one started by another worker.
         """
         busy = runs.alias("busy")
+        older = runs.alias("older")
         key_free = or_(
             runs.c.concurrency_key.is_(None),
-            ~exists().where(
-                busy.c.concurrency_key == runs.c.concurrency_key, busy.c.status == _EXECUTING
+            and_(
+                ~exists().where(
+                    busy.c.concurrency_key == runs.c.concurrency_key, busy.c.status == _EXECUTING
+                ),
+                # First in line: a later fire waits for the earlier ones, even when a claim
+                # skips the earlier one because another worker has it locked.
+                ~exists().where(
+                    older.c.concurrency_key == runs.c.concurrency_key,
+                    older.c.status.in_(_CLAIMABLE),
+                    or_(
+                        older.c.created_at < runs.c.created_at,
+                        and_(older.c.created_at == runs.c.created_at, older.c.id < runs.c.id),
+                    ),
+                ),
             ),
         )
         query = (

@@ -246,3 +246,24 @@ def test_the_output_reports_emails_sent_by_earlier_attempts(
     assert h.mailer.recipients == ["alice@example.com"]  # sent once, by attempt 1
     assert done.output is not None
     assert done.output["emails_sent"] == [{"to": "alice@example.com", "subject": "Pulse"}]
+
+
+def test_a_later_run_of_a_task_waits_for_an_earlier_one_retrying(
+    backbeat: Backbeat, clock: FakeClock, alice: Tenant
+) -> None:
+    h = make_harness(
+        backbeat, clock, ScriptedProvider(AttemptFailed(FailureKind.SERVER, "500"), reply("ok"))
+    )
+    task_id = h.new_task(alice)
+    first = h.run_now(alice, task_id)
+    run(h.work())  # the first run fails once and waits to be retried
+    clock.advance(seconds=0.1)
+    second = h.run_now(alice, task_id)
+
+    assert h.queue.claim("w", 10) == []  # the second waits behind the first, though free
+    waiting = h.get(first.id)
+    assert waiting.delayed_until is not None
+    clock.set(waiting.delayed_until)
+    [claim] = h.queue.claim("w", 10)
+    assert claim.run.id == first.id
+    assert h.get(second.id).status is RunStatus.QUEUED
