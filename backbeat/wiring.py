@@ -78,6 +78,12 @@ def build_worker(backbeat: Backbeat, *, worker_id: str | None = None) -> Worker:
     # over. Load them now, before the loop claims anything.
     for sdk in ("backbeat.agents.anthropic", "backbeat.agents.openai"):
         importlib.import_module(sdk)
+    # Likewise the price table (about 0.2 s to load on first use).
+    from backbeat.agents.base import Usage
+    from backbeat.agents.pricing import cost_in_cents
+    from backbeat.agents.routing import Route
+
+    cost_in_cents(Route("anthropic", "claude-sonnet-4-6"), Usage(1, 1, 1))
 
     settings = backbeat.settings
     queue = WorkQueue(
@@ -106,6 +112,7 @@ def build_worker(backbeat: Backbeat, *, worker_id: str | None = None) -> Worker:
         concurrency=settings.worker_concurrency,
         poll_seconds=settings.worker_poll_seconds,
         shutdown_grace_seconds=settings.shutdown_grace_seconds,
+        database_threads=settings.db_pool_size,
     )
     backbeat.runs_queued.subscribe(worker.notify)
     return worker

@@ -57,6 +57,7 @@ class RunContext:
     artist: dict[str, Any]
     owner_email: str | None
     team_emails: frozenset[str]
+    previous_outputs: list[dict[str, Any]]
 
 
 class WorkQueue:
@@ -74,6 +75,7 @@ class WorkQueue:
         self.lease = lease
         self._retry = retry
         self._rng = rng
+        self._next_reap = 0.0
 
     def claim(self, worker_id: str, limit: int) -> list[Claim]:
         """Start up to `limit` runs under a lease; [] when another worker won a race."""
@@ -133,9 +135,9 @@ class WorkQueue:
             attempt = uow.work.current_attempt(run.id) or claim.attempt
             if outcome.failure is None:
                 assert outcome.output is not None
-                run, attempt = attempts.complete(
-                    run, attempt, now, outcome.output, outcome.cost_in_cents
-                )
+                # The ledger, not the attempt's memory: emails sent by earlier attempts count.
+                output = {**outcome.output, "emails_sent": _sent(uow.work.emails_of(run.id))}
+                run, attempt = attempts.complete(run, attempt, now, output, outcome.cost_in_cents)
             else:
                 run, attempt = attempts.fail(
                     run,
@@ -168,6 +170,13 @@ class WorkQueue:
             uow.work.save_attempt(attempt)
             uow.commit()
         log.info("run released", extra={"event": "run.released", "run_id": run.id})
+        return True
+
+    def reap_due(self, now_monotonic: float) -> bool:
+        """Whether it is time to look for expired leases again (every third of a lease)."""
+        if now_monotonic < self._next_reap:
+            return False
+        self._next_reap = now_monotonic + self.lease.total_seconds() / 3
         return True
 
     def reap(self, limit: int = 100) -> list[Run]:
@@ -206,7 +215,8 @@ class WorkQueue:
         with self._uow() as uow:
             return uow.work.next_available()
 
-    def context(self, run: Run) -> RunContext:
+    def context(self, run: Run, previous: int) -> RunContext:
+        """Everything an attempt reads before it starts, in one transaction."""
         with self._uow() as uow:
             artist = (
                 None
@@ -215,6 +225,11 @@ class WorkQueue:
             )
             owner = uow.accounts.get(run.account_id)
             team = uow.accounts.team_emails(run.account_id)
+            earlier = (
+                []
+                if run.task_id is None
+                else uow.work.previous_outputs(run.task_id, run.created_at, previous)
+            )
         return RunContext(
             artist={
                 "id": None if artist is None else str(artist.id),
@@ -223,6 +238,7 @@ class WorkQueue:
             },
             owner_email=None if owner is None else owner.email,
             team_emails=frozenset(team),
+            previous_outputs=earlier,
         )
 
     def previous_outputs(self, run: Run, limit: int) -> list[dict[str, Any]]:
@@ -243,19 +259,6 @@ class WorkQueue:
             uow.work.settle_email(run_id, recipient, status, self._clock.now(), error)
             uow.commit()
 
-    def emails_sent(self, run_id: str) -> list[dict[str, Any]]:
-        """Everyone the run emailed, in any attempt. A send interrupted by a crash counts
-        (the ledger never sends it again) but is marked unconfirmed."""
-        with self._uow() as uow:
-            entries = uow.work.emails_of(run_id)
-        sent = []
-        for entry in entries:
-            if entry["status"] == "sent":
-                sent.append({"to": entry["to"], "subject": entry["subject"]})
-            elif entry["status"] == "sending":
-                sent.append({"to": entry["to"], "subject": entry["subject"], "confirmed": False})
-        return sent
-
     @staticmethod
     def _holds(run: Run | None, claim: Claim) -> bool:
         return (
@@ -263,6 +266,18 @@ class WorkQueue:
             and run.status is RunStatus.EXECUTING
             and run.lease_owner == claim.worker_id
         )
+
+
+def _sent(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Everyone the ledger says the run emailed, in any attempt. A send cut off by a crash
+    counts (the ledger never sends it again) but is marked unconfirmed."""
+    sent: list[dict[str, Any]] = []
+    for entry in entries:
+        if entry["status"] == "sent":
+            sent.append({"to": entry["to"], "subject": entry["subject"]})
+        elif entry["status"] == "sending":
+            sent.append({"to": entry["to"], "subject": entry["subject"], "confirmed": False})
+    return sent
 
 
 def _log_outcome(run: Run, attempt: Attempt) -> None:

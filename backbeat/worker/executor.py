@@ -119,11 +119,6 @@ class Executor:
             return Outcome(None, bug, _cost(route, progress) or 0.0, traceback.format_exc())
         cost = _cost(route, progress)
         output = _output(claim, route, progress, text, context, cost)
-        try:
-            # The ledger, not this attempt's memory: an email sent by an earlier attempt counts.
-            output["emails_sent"] = await _database(self._queue.emails_sent, claim.run.id)
-        except AttemptFailed as failed:
-            return Outcome(None, failed, cost or 0.0)
         return Outcome(output=output, failure=None, cost_in_cents=cost or 0.0)
 
     async def _attempt(
@@ -132,8 +127,7 @@ class Executor:
         run = claim.run
         payload = _payload(claim)
         provider = self._providers.get(route)
-        facts = await _database(self._queue.context, run)
-        previous = await _database(self._queue.previous_outputs, run, PREVIOUS_OUTPUTS)
+        facts = await _database(self._queue.context, run, PREVIOUS_OUTPUTS)
 
         async def previous_outputs(limit: int) -> list[dict[str, Any]]:
             return await _database(self._queue.previous_outputs, run, limit)
@@ -156,7 +150,7 @@ class Executor:
             fire_time=payload.get("fire_time"),
             timezone=payload.get("timezone"),
             now=self._clock.now(),
-            previous=previous,
+            previous=facts.previous_outputs,
         )
         text = await run_agent(
             provider,

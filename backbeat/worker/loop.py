@@ -10,6 +10,8 @@ import logging
 import os
 import secrets
 import socket
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy.exc import DBAPIError, OperationalError
 
@@ -37,6 +39,7 @@ class Worker:
         concurrency: int = 10,
         poll_seconds: float = 1.0,
         shutdown_grace_seconds: float = 30.0,
+        database_threads: int = 5,
     ) -> None:
         self._queue = queue
         self._executor = executor
@@ -44,6 +47,9 @@ class Worker:
         self._concurrency = concurrency
         self._poll = poll_seconds
         self._grace = shutdown_grace_seconds
+        # As many threads for database steps as the pool has connections: more would make
+        # the pool open (and close again) extra connections all the time.
+        self._database_threads = database_threads
         self._running: dict[str, tuple[asyncio.Task[None], Claim]] = {}
         self._lost: set[str] = set()  # canceled or taken over: nothing to record or release
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -81,6 +87,9 @@ class Worker:
 
     async def run(self) -> None:
         self._loop = asyncio.get_running_loop()
+        self._loop.set_default_executor(
+            ThreadPoolExecutor(self._database_threads, thread_name_prefix="worker-db")
+        )
         self._wake = asyncio.Event()
         if self._stopping:
             self._wake.set()
@@ -109,7 +118,8 @@ class Worker:
 
     async def step(self) -> int:
         """Reap expired leases, then claim as many runs as there are free slots."""
-        await asyncio.to_thread(self._queue.reap)
+        if self._queue.reap_due(time.monotonic()):
+            await asyncio.to_thread(self._queue.reap)
         free = self._concurrency - len(self._running)
         if free <= 0 or self._stopping:
             return 0
