@@ -31,7 +31,7 @@ UnitOfWorkFactory = Callable[..., UnitOfWork]
 class SchedulerPolicy:
     grace: timedelta = timedelta(hours=1)  # a task's misfire_grace_seconds overrides it
     runs: RunDefaults = field(default_factory=RunDefaults)
-    batch_size: int = 500
+    batch_size: int = 2000  # measured: larger batches cost less per run; small bursts unaffected
     max_sleep: timedelta = timedelta(seconds=5)  # catch changes made by other processes
 
 
@@ -135,21 +135,23 @@ class Scheduler:
         report.tasks = len(due)
         report.runs_created = len(inserted)
         report.duplicates = len(runs) - len(inserted)
+        logging_runs = log.isEnabledFor(logging.INFO)  # 100,000 records cost, even unseen
         for run in runs:
             if run.id in inserted:
                 assert run.scheduled_for is not None
                 report.lags.append((committed - run.scheduled_for).total_seconds())
                 report.late_runs += run.trigger is Trigger.CATCH_UP
-                log.info(
-                    "fire dispatched",
-                    extra={
-                        "event": "fire.dispatched",
-                        "task_id": str(run.task_id),
-                        "run_id": run.id,
-                        "fire_time": iso_utc(run.scheduled_for),
-                        "late": run.trigger is Trigger.CATCH_UP,
-                    },
-                )
+                if logging_runs:
+                    log.info(
+                        "fire dispatched",
+                        extra={
+                            "event": "fire.dispatched",
+                            "task_id": str(run.task_id),
+                            "run_id": run.id,
+                            "fire_time": iso_utc(run.scheduled_for),
+                            "late": run.trigger is Trigger.CATCH_UP,
+                        },
+                    )
         return report
 
     def _decide(self, task: Task, now: datetime) -> FireDecision:

@@ -46,6 +46,9 @@ def _sqlite_engine(url: str, *, echo: bool) -> Engine:
         if not in_memory:
             cursor.execute("PRAGMA journal_mode = WAL")
             cursor.execute("PRAGMA synchronous = NORMAL")
+            # Checkpoint the WAL less often: a big dispatch batch dirties >1,000 pages, and the
+            # default (1,000) checkpointed inside most of those commits (17% of a dispatch).
+            cursor.execute("PRAGMA wal_autocheckpoint = 10000")
         cursor.close()
 
     @event.listens_for(engine, "begin")
