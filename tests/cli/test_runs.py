@@ -65,6 +65,9 @@ def finish_with_a_retry(backbeat: Backbeat, clock: FakeClock) -> None:
     queue.finish(claim, Outcome(output=None, failure=failure, cost_in_cents=0.25))
     clock.advance(minutes=1)
     [claim] = queue.claim("worker-1", 1)
+    # The email goes through the ledger, as send_email does; finish reports it from there.
+    assert queue.claim_email(claim.run.id, "alice@example.com", "Pulse")
+    queue.settle_email(claim.run.id, "alice@example.com", sent=True, error=None)
     queue.finish(claim, Outcome(output=OUTPUT, failure=None, cost_in_cents=1.5))
 
 
