@@ -193,13 +193,8 @@ def instrument() -> None:
     queue: Any = WorkQueue  # assigning to methods: typed as Any on purpose
     queue.reap = _timed_batch("reap", WorkQueue.reap)
     queue.claim = _timed_batch("claim", WorkQueue.claim)
-    queue.context = _timed_per_run("context", WorkQueue.context, lambda _q, run: run.id)
-    queue.previous_outputs = _timed_per_run(
-        "previous_outputs", WorkQueue.previous_outputs, lambda _q, run, _limit: run.id
-    )
-    queue.emails_sent = _timed_per_run(
-        "emails_sent", WorkQueue.emails_sent, lambda _q, run_id: run_id
-    )
+    # One read before the model call: the run's context with the task's earlier outputs.
+    queue.context = _timed_per_run("context", WorkQueue.context, lambda _q, run, _n: run.id)
 
     def finished_run(_queue: WorkQueue, claim: Claim, _outcome: Outcome) -> str:
         return claim.run.id

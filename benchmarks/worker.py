@@ -48,7 +48,7 @@ How to read the figures:
 * `claim + record` is, per run, its share of the claim transaction (a claim starts several
   runs at once) plus its finish transaction, wall time in the worker's thread: PostgreSQL
   round trips, SQLAlchemy, and any wait for the GIL. `DB ms/run` adds every other database
-  step of a run (reap, the reads before the model call, the emails read after it). The
+  step of a run (reap, the one read before the model call). The
   `CPU` columns of the breakdown are the Python part of those steps (time.thread_time).
 * `SQL statements`, `transactions` and pool checkouts (each pre-pinged with a `SELECT 1`)
   per run, and the database connections opened while measuring: with more threads running
@@ -118,8 +118,8 @@ STARTUP_TIMEOUT = 120.0  # W interpreters importing the app at once, on a busy m
 STOP_TIMEOUT = 60.0
 PAGE = 1000
 FINAL = sorted(status.value for status in FINAL_STATUSES)
-STEPS = ("claim", "context", "previous_outputs", "model", "emails_sent", "finish")
-DB_STEPS = ("claim", "context", "previous_outputs", "emails_sent", "finish")
+STEPS = ("claim", "context", "model", "finish")
+DB_STEPS = ("claim", "context", "finish")
 
 
 # --- The database ----------------------------------------------------------------------------
@@ -647,6 +647,18 @@ def check(outcome: Outcome, queued: int) -> list[str]:
     return problems
 
 
+def is_warning(line: str) -> bool:
+    """A worker log line at warning or error level (its logs are JSON lines off a terminal);
+    anything else it printed that is not its own banner counts too."""
+    if line.startswith("{"):
+        try:
+            return json.loads(line).get("level") in ("warning", "error", "critical")
+        except ValueError:
+            return True
+    ours = ("Backbeat ", "Model providers", READY_LINE, RESET_LINE)
+    return bool(line) and not line.startswith(ours)
+
+
 def run_case(case: Case, url: str, tenant: Tenant, options: Options, directory: Path) -> Outcome:
     empty_work(url)
     backbeat = build(Settings(database_url=url, secret_key=SECRET))
@@ -684,12 +696,8 @@ def run_case(case: Case, url: str, tenant: Tenant, options: Options, directory: 
                     raise RuntimeError(f"{worker.name} exited with {worker.process.returncode}")
                 timing = json.loads((directory / f"worker-{n}.json").read_text())
                 timings.append(measured_only(timing, run_ids))
-            ours = ("Backbeat ", "Model providers", READY_LINE, RESET_LINE)
             warnings = sum(
-                1
-                for worker in workers
-                for line in worker.text().splitlines()
-                if line and not line.startswith(ours)
+                1 for worker in workers for line in worker.text().splitlines() if is_warning(line)
             )
         except BaseException:
             for worker in workers:
@@ -775,10 +783,8 @@ def print_outcome(outcome: Outcome) -> None:
     )
     names = {
         "claim": f"claim (share; {mean(claimed):.1f} runs/claim)",
-        "context": "context read",
-        "previous_outputs": "previous outputs read",
+        "context": "context read (with earlier outputs)",
         "model": "model call (SDK + HTTP)",
-        "emails_sent": "emails read",
         "finish": "finish (record outcome)",
     }
     for step in STEPS:
