@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -94,36 +95,15 @@ def listed_run_from_row(row: Any) -> Run:
 
 
 def run_from_row(row: Any, run_attempts: list[Attempt] | None = None) -> Run:
-    mapping = row._mapping
-    heavy = "payload" in mapping  # listings leave out payload, output and error
-    return Run(
-        id=row.id,
-        task_id=row.task_id,
-        account_id=row.account_id,
-        artist_account_id=row.artist_account_id,
-        task_identifier=row.task_identifier,
-        status=RunStatus(row.status),
-        trigger=Trigger(row.trigger),
-        trigger_function=row.trigger_function,
-        idempotency_key=row.idempotency_key,
-        scheduled_for=row.scheduled_for,
-        is_test=row.is_test,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        max_attempts=row.max_attempts,
-        attempt_count=row.attempt_count,
-        tags=list(row.tags or []),
-        metadata=row.metadata,
+    """A run from a row of the runs table: the listing's fields, then the rest where selected
+    (listings leave out payload, output and error)."""
+    heavy = "payload" in row._mapping
+    return replace(
+        listed_run_from_row(row),
         payload=row.payload if heavy else None,
         output=row.output if heavy else None,
         error=row.error if heavy else None,
         available_at=row.available_at,
-        delayed_until=row.delayed_until,
-        started_at=row.started_at,
-        finished_at=row.finished_at,
-        duration_ms=row.duration_ms,
-        cost_in_cents=row.cost_in_cents,
-        version=row.version,
         lease_owner=row.lease_owner,
         lease_expires_at=row.lease_expires_at,
         concurrency_key=row.concurrency_key,
