@@ -17,7 +17,7 @@ from uuid import UUID
 import typer
 from sqlalchemy.exc import OperationalError
 
-from backbeat import __version__, logs
+from backbeat import __version__, logs, metrics
 from backbeat.config import ConfigurationError, Settings
 from backbeat.domain.clock import iso_utc
 from backbeat.domain.errors import BackbeatError
@@ -89,6 +89,8 @@ def wired(
         config = settings()
         level = config.log_level if service else "WARNING"
         logs.configure(level, config.log_format, config.secret_values())
+        if service:  # before anything records: the worker, the scheduler, the API
+            metrics.configure(config.metrics_dir)
         backbeat = build(config)
         if needs_secret:  # read now (on SQLite: created now), not at the first request
             logs.REDACT.add([backbeat.settings.secret.decode()])
@@ -385,6 +387,37 @@ def keys_list(account: AccountOption, as_json: JsonFlag = False) -> None:
             state = "active" if key.usable_at(now) else "revoked" if key.revoked_at else "expired"
             record = {"id": str(key.id), "hint": key.hint, "name": key.name, "state": state}
             emit(as_json, record, f"{key.id}  {key.hint}…  {state}  {key.name or ''}")
+
+
+@app.command()
+def doctor(as_json: JsonFlag = False) -> None:
+    """Check the configuration and what it depends on: one line per check, with what to fix.
+
+    The database (reachable, migrated), the server secret, each configured model provider (a
+    1-token request), SMTP (connect and log in; nothing is sent), the clock against the
+    database's, and PostgreSQL's max_connections. Exits 1 when a check fails.
+    """
+    from pydantic import ValidationError
+
+    from backbeat import doctor as checkup
+
+    try:
+        config = settings()
+    except ValidationError as exc:
+        checks = [checkup.settings_failure(exc)]
+    else:
+        logs.configure("WARNING", config.log_format, config.secret_values())
+        checks = checkup.run_checks(config)
+    if as_json:
+        typer.echo(
+            json.dumps({"ok": not checkup.failed(checks), "checks": [c.to_json() for c in checks]})
+        )
+    else:
+        for check in checks:
+            typer.echo(check.line())
+        typer.echo(checkup.summary(checks), err=True)
+    if checkup.failed(checks):
+        raise typer.Exit(1)
 
 
 def main() -> None:

@@ -52,9 +52,21 @@ class Settings(BaseSettings):
         "acceptance tests only.",
     )
     db_pool_size: int = Field(5, ge=1, description="Database connections per process (PostgreSQL).")
+    expected_processes: int = Field(
+        3,
+        ge=1,
+        description="How many Backbeat processes (serve, worker, scheduler) share the "
+        "database. Used by `backbeat doctor` only, to check PostgreSQL's max_connections.",
+    )
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR.")
     log_format: Literal["auto", "json", "text"] = Field(
         "auto", description="JSON lines, readable text, or auto (text on a terminal)."
+    )
+    metrics_dir: Path | None = Field(
+        None,
+        description="Multi-process metrics: the same local directory for every Backbeat "
+        "process on a host; /metrics of the API process then adds them all up. Unset: each "
+        "process shows only its own.",
     )
 
     # Model providers. Credentials come from here, never from a task.
@@ -94,6 +106,19 @@ class Settings(BaseSettings):
     smtp_from: str = "backbeat@localhost"
     smtp_starttls: bool = Field(
         True, description="STARTTLS after connecting (off for local relays)."
+    )
+
+    # Dashboard.
+    dashboard_session_seconds: int = Field(
+        8 * 3600,
+        ge=60,
+        le=30 * 86400,
+        description="How long a dashboard sign-in lasts before the API key must be given again.",
+    )
+    dashboard_cookie_secure: bool | None = Field(
+        None,
+        description="Mark the dashboard's session cookie Secure (sent over HTTPS only): "
+        "true, false, or unset to follow each request's scheme.",
     )
 
     @field_validator("cors_origins", mode="before")

@@ -11,7 +11,12 @@ from pydantic import BaseModel, TypeAdapter
 from backbeat import __version__
 from backbeat.api import errors
 from backbeat.api.docs import RESPONSE_MODELS
-from backbeat.api.middleware import BodyLimitMiddleware, CorsMiddleware, ErrorBoundaryMiddleware
+from backbeat.api.middleware import (
+    BodyLimitMiddleware,
+    CorsMiddleware,
+    ErrorBoundaryMiddleware,
+    MetricsMiddleware,
+)
 from backbeat.api.requests import (
     CancelRunRequest,
     CreateTaskRequest,
@@ -19,7 +24,8 @@ from backbeat.api.requests import (
     TriggerRunRequest,
     UpdateTaskRequest,
 )
-from backbeat.api.routes import runs, tasks
+from backbeat.api.routes import metrics as metrics_routes
+from backbeat.api.routes import ops, runs, tasks
 from backbeat.wiring import Backbeat
 
 DESCRIPTION = """\
@@ -53,10 +59,13 @@ def create_app(backbeat: Backbeat) -> FastAPI:
     errors.install(app)
     app.include_router(tasks.router)
     app.include_router(runs.router)
+    app.include_router(metrics_routes.router)  # /metrics: no auth, no tenant data
+    app.include_router(ops.router)  # /healthz, /readyz: no auth, no tenant data
     # Added last is outermost: CORS wraps everything, so even a 413 or a 500 carries it.
     app.add_middleware(ErrorBoundaryMiddleware)
     app.add_middleware(BodyLimitMiddleware, limit=backbeat.settings.max_body_bytes)
     app.add_middleware(CorsMiddleware, origins=backbeat.settings.cors_origins)
+    app.add_middleware(MetricsMiddleware)  # outermost: times and counts every request
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

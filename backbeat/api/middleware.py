@@ -1,11 +1,19 @@
-"""ASGI middleware: CORS as the real service sends it, a body limit, and a last-resort 500."""
+"""ASGI middleware: CORS as the real service sends it, a body limit, a last-resort 500, and
+the HTTP metrics."""
 
 from __future__ import annotations
 
 import logging
+import re
+import time
+from collections.abc import Sequence
+from typing import Any
 
 import orjson
+from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from backbeat import metrics
 
 log = logging.getLogger("backbeat.api")
 
@@ -157,3 +165,69 @@ class ErrorBoundaryMiddleware:
             )
             if not started:
                 await send_error(send, 500, "Internal server error")
+
+
+class MetricsMiddleware:
+    """Count every HTTP request by route template ("/api/tasks", never the path as sent, so
+    no id reaches a label; "other" for paths no route has), method and status, and time it.
+    Outermost, so refusals (413) and CORS preflights count too, under their route."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self._routes: RouteTable | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        if self._routes is None:  # at the first request: every route is registered by then
+            self._routes = RouteTable(getattr(scope.get("app"), "routes", ()))
+        route = self._routes.template(scope["path"], scope["method"])
+        status = 500  # unless a response starts
+
+        async def observing_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, observing_send)
+        finally:
+            seconds = time.perf_counter() - started
+            metrics.current().http_request(route, scope["method"], status, seconds)
+
+
+class RouteTable:
+    """The application's route templates, matched as its router matches them: the first
+    route for the path and method, else the first for the path (a 405, a preflight)."""
+
+    def __init__(self, routes: Sequence[BaseRoute]) -> None:
+        self._entries: list[tuple[re.Pattern[str], str, frozenset[str] | None]] = []
+        for route in _flat(routes):
+            regex = getattr(route, "path_regex", None)
+            template = getattr(route, "path_format", None) or getattr(route, "path", None)
+            if isinstance(regex, re.Pattern) and isinstance(template, str):
+                methods = getattr(route, "methods", None)
+                allowed = None if methods is None else frozenset(methods)
+                self._entries.append((regex, template, allowed))
+
+    def template(self, path: str, method: str) -> str:
+        fallback: str | None = None
+        for regex, template, methods in self._entries:
+            if regex.match(path):
+                if methods is None or method in methods:
+                    return template
+                fallback = fallback or template
+        return fallback or metrics.OTHER
+
+
+def _flat(routes: Sequence[BaseRoute]) -> Sequence[Any]:
+    """Routes with their full paths. FastAPI from 0.16x keeps included routers whole
+    (their routes have no prefix); iter_route_contexts gives each route as served."""
+    try:
+        from fastapi.routing import iter_route_contexts
+    except ImportError:  # pragma: no cover - older FastAPI: app.routes is already flat
+        return routes
+    return list(iter_route_contexts(routes))

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
+from backbeat import metrics
 from backbeat.domain import attempts
 from backbeat.domain.clock import Clock
 from backbeat.domain.dispatch import RunDefaults, new_run
@@ -87,6 +88,7 @@ class RunService:
             )
             uow.runs.add(run)
             uow.commit()
+        metrics.current().run_created(Trigger.MANUAL)
         self._on_queued()
         return run
 
@@ -105,6 +107,7 @@ class RunService:
             if ended is not None:
                 uow.work.save_attempt(ended)
             uow.commit()
+        metrics.current().run_finished(run.status)
         return run
 
     @staticmethod

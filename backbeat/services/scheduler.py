@@ -9,11 +9,13 @@ mid-batch loses its transaction and its locks with it; the next one picks the ta
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from uuid import UUID
 
+from backbeat import metrics
 from backbeat.domain.clock import Clock, iso_utc
 from backbeat.domain.cron import ScheduleError
 from backbeat.domain.dispatch import RunDefaults, new_run
@@ -78,6 +80,7 @@ class Scheduler:
 
     def tick(self, now: datetime) -> TickReport:
         """Dispatch everything due at `now`, in batches; report, with when the next fire is due."""
+        started = time.perf_counter()
         report = TickReport()
         while True:
             batch = self.dispatch_batch(now)
@@ -86,6 +89,7 @@ class Scheduler:
                 break
         with self._uow() as uow:
             report.next_due = uow.schedules.earliest_due()
+        metrics.current().tick(time.perf_counter() - started)
         return report
 
     def next_wake(self, report: TickReport, now: datetime) -> datetime:
@@ -152,6 +156,10 @@ class Scheduler:
                             "late": run.trigger is Trigger.CATCH_UP,
                         },
                     )
+        recorder = metrics.current()
+        recorder.run_created(Trigger.SCHEDULED, report.runs_created - report.late_runs)
+        recorder.run_created(Trigger.CATCH_UP, report.late_runs)
+        recorder.fires_dispatched(report.lags, report.skipped)
         return report
 
     def _decide(self, task: Task, now: datetime) -> FireDecision:

@@ -17,9 +17,10 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
+from backbeat import metrics
 from backbeat.domain import attempts
 from backbeat.domain.clock import Clock
-from backbeat.domain.failures import AttemptFailed, RetryPolicy
+from backbeat.domain.failures import AttemptFailed, FailureKind, RetryPolicy
 from backbeat.domain.models import Attempt, Run
 from backbeat.domain.ports import UnitOfWork
 from backbeat.domain.runs import RunStatus
@@ -154,6 +155,9 @@ class WorkQueue:
             uow.work.save_attempt(attempt)
             uow.commit()
         _log_outcome(run, attempt)
+        metrics.current().run_outcome(
+            run.status, None if outcome.failure is None else outcome.failure.kind
+        )
         return run
 
     def release(self, claim: Claim) -> bool:
@@ -209,6 +213,10 @@ class WorkQueue:
                 "lease expired; attempt failed",
                 extra={"event": "lease.expired", "run_id": run.id, "status": run.status.value},
             )
+        recorder = metrics.current()
+        recorder.takeovers(len(reaped))
+        for run in reaped:
+            recorder.run_outcome(run.status, FailureKind.WORKER_CRASHED)
         return reaped
 
     def next_available(self) -> datetime | None:

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from backbeat import metrics
 from backbeat.agents.loop import Progress, run_agent
 from backbeat.agents.pricing import cost_in_cents
 from backbeat.agents.prompt import system_prompt
@@ -102,24 +103,39 @@ class Executor:
         route: Route | None = None
         limit = self._settings.run_timeout_seconds
         try:
-            async with asyncio.timeout(limit):
-                route = resolve(_payload(claim).get("model") or "", self._settings)
-                text, context = await self._attempt(claim, route, progress)
-        except TimeoutError:
-            failure = AttemptFailed(
-                FailureKind.TIMEOUT,
-                f"the attempt took longer than {limit:g} s (BACKBEAT_RUN_TIMEOUT_SECONDS)",
-                name="AttemptTimeout",
-            )
-            return Outcome(None, failure, _cost(route, progress) or 0.0)
-        except AttemptFailed as failed:
-            return Outcome(None, failed, _cost(route, progress) or 0.0)
-        except Exception as exc:  # a bug in Backbeat: record it with its trace, do not retry
-            bug = AttemptFailed(FailureKind.INTERNAL, repr(exc), name=type(exc).__name__)
-            return Outcome(None, bug, _cost(route, progress) or 0.0, traceback.format_exc())
-        cost = _cost(route, progress)
-        output = _output(claim, route, progress, text, context, cost)
-        return Outcome(output=output, failure=None, cost_in_cents=cost or 0.0)
+            try:
+                async with asyncio.timeout(limit):
+                    route = resolve(_payload(claim).get("model") or "", self._settings)
+                    text, context = await self._attempt(claim, route, progress)
+            except TimeoutError:
+                failure = AttemptFailed(
+                    FailureKind.TIMEOUT,
+                    f"the attempt took longer than {limit:g} s (BACKBEAT_RUN_TIMEOUT_SECONDS)",
+                    name="AttemptTimeout",
+                )
+                return Outcome(None, failure, _cost(route, progress) or 0.0)
+            except AttemptFailed as failed:
+                return Outcome(None, failed, _cost(route, progress) or 0.0)
+            except Exception as exc:  # a bug in Backbeat: record it with its trace, no retry
+                bug = AttemptFailed(FailureKind.INTERNAL, repr(exc), name=type(exc).__name__)
+                return Outcome(None, bug, _cost(route, progress) or 0.0, traceback.format_exc())
+            cost = _cost(route, progress)
+            output = _output(claim, route, progress, text, context, cost)
+            return Outcome(output=output, failure=None, cost_in_cents=cost or 0.0)
+        finally:  # whatever happened, abandoned attempts too: the tokens were spent
+            self._count_usage(route, progress)
+
+    def _count_usage(self, route: Route | None, progress: Progress) -> None:
+        usage = progress.usage
+        if route is None or usage.requests == 0:
+            return
+        cents = cost_in_cents(route, usage)
+        model = metrics.model_label(
+            route.model_name, cents is not None, _default_model_names(self._settings)
+        )
+        metrics.current().model_usage(
+            route.provider_name, model, usage.input_tokens, usage.output_tokens, cents
+        )
 
     async def _attempt(
         self, claim: Claim, route: Route, progress: Progress
@@ -164,6 +180,14 @@ class Executor:
             request_timeout=min(120.0, self._settings.run_timeout_seconds),
         )
         return text, context
+
+
+def _default_model_names(settings: Settings) -> tuple[str, ...]:
+    """The configured default model, as written and as its provider names it."""
+    try:
+        return (settings.default_model, resolve(settings.default_model, settings).model_name)
+    except AttemptFailed:
+        return (settings.default_model,)
 
 
 def _payload(claim: Claim) -> dict[str, Any]:

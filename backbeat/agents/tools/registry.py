@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from backbeat import metrics
 from backbeat.agents.base import ToolSpec
 from backbeat.agents.tools.base import OutgoingEmail, Tool, ToolContext, ToolError
 from backbeat.agents.tools.email import MailError
@@ -242,6 +243,7 @@ async def _send_email(context: ToolContext, arguments: dict[str, Any]) -> str:
             allowed.append((key, team[key]))
     for address, reason in refused:
         context.emails_refused.append({"to": address, "subject": subject, "reason": reason})
+    metrics.current().emails(refused=len(refused))
     refusal = (
         "Refused (Backbeat only emails the task owner and members of the owning account's "
         "organization): " + "; ".join(f"{address} ({reason})" for address, reason in refused)
@@ -276,6 +278,7 @@ async def _send_email(context: ToolContext, arguments: dict[str, Any]) -> str:
             ) from None
         await context.ledger.mark_sent(key)
         context.emails_sent.append({"to": address, "subject": subject})
+        metrics.current().emails(sent=1)
         sent.append(address)
 
     report: list[str] = []

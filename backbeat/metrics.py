@@ -1,0 +1,433 @@
+"""Prometheus metrics: what the scheduler, the workers and the API count, and how /metrics
+reads them back (backbeat.api.routes.metrics serves them, unauthenticated, no tenant data).
+
+Names follow Prometheus conventions: the `backbeat_` prefix, units in the name, `_total` on
+counters. Label values come from small fixed sets (a trigger, a run status, a failure kind,
+a provider, a priced model or "other", a route template), never an id, a prompt or an email
+address, so the number of series stays bounded whatever the traffic.
+
+One process (the default). Each process counts in memory; `backbeat serve`, which runs the
+API, a scheduler and a worker in one process, shows everything at its /metrics.
+
+Several processes (`backbeat serve --no-scheduler --no-worker` beside `backbeat scheduler`
+and `backbeat worker` processes). Set the same BACKBEAT_METRICS_DIR, a directory on local
+disk (tmpfs is ideal), for every Backbeat process on a host, and scrape /metrics on the API
+process of each host: it adds up what every process on the host counted, through
+prometheus_client's multiprocess mode (each process writes its numbers to its own files in
+the directory, named by its pid). Processes in different pid namespaces (containers) must
+not share a directory; give each container its own, with an API process in it, or run the
+host's Backbeat processes in one container. At start-up each process folds the files of
+processes that have exited into one archive per metric type and removes them (under a lock
+that scrapes respect), so the directory does not grow with restarts and counters never go
+backwards while it lasts; on a clean exit a process marks itself dead
+(`multiprocess.mark_process_dead`). Wiping the directory while nothing runs (a reboot of a
+tmpfs) starts every counter from zero, which Prometheus handles as a counter reset.
+
+The queue gauges (`backbeat_runs_queued`, `backbeat_runs_oldest_queued_age_seconds`,
+`backbeat_runs_executing`) are not counted by anyone: the API process reads them from the
+database at each scrape, so they are right however many processes run, and never added up
+across processes.
+
+Call `configure(settings.metrics_dir)` once at process start, before anything records (the
+`serve`, `scheduler` and `worker` commands do); code that records asks `current()` each
+time. Tests call `configure(None)` for a fresh, empty set of metrics.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import glob
+import logging
+import os
+import threading
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    disable_created_metrics,
+    multiprocess,
+    values,
+)
+from prometheus_client.metrics_core import Metric
+from prometheus_client.mmap_dict import MmapedDict, mmap_key
+from prometheus_client.registry import Collector
+
+from backbeat.config import ConfigurationError
+from backbeat.domain.failures import FailureKind
+from backbeat.domain.runs import RunStatus, Trigger
+
+# Fire lag: from a millisecond (on time) to an hour (the default grace window).
+FIRE_LAG_BUCKETS = (
+    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+    60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0,
+)  # fmt: skip
+TICK_BUCKETS = (
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+)  # fmt: skip
+HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+log = logging.getLogger("backbeat.metrics")
+
+OTHER = "other"  # the label value for anything outside a bounded set
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+FINISHED_STATUSES = (
+    RunStatus.COMPLETED,
+    RunStatus.FAILED,
+    RunStatus.CRASHED,
+    RunStatus.SYSTEM_FAILURE,
+    RunStatus.CANCELED,
+)
+ARCHIVE = "archive"  # the pid part of the files that hold exited processes' counts
+_LOCK_FILE = ".lock"
+
+# Multiprocess files cannot hold `_created` series; leave them out in both modes alike.
+disable_created_metrics()  # type: ignore[no-untyped-call]
+
+
+class Metrics:
+    """Every metric Backbeat records, and the methods its code records them through.
+
+    With `directory` (multiprocess mode) the values live in files there, and `collect()`
+    reads every process's files; without it, in this process's own registry.
+    """
+
+    def __init__(self, directory: Path | None = None) -> None:
+        self.directory = directory
+        self.registry = CollectorRegistry()
+        into = self.registry if directory is None else None
+        self.runs_created = Counter(
+            "backbeat_runs_created_total",
+            "Runs created, by trigger (scheduled, catch_up, manual).",
+            ["trigger"],
+            registry=into,
+        )
+        self.runs_finished = Counter(
+            "backbeat_runs_finished_total",
+            "Runs that reached a final status, by that status.",
+            ["status"],
+            registry=into,
+        )
+        self.fire_lag = Histogram(
+            "backbeat_fire_lag_seconds",
+            "From a scheduled fire time to its run row committed.",
+            buckets=FIRE_LAG_BUCKETS,
+            registry=into,
+        )
+        self.fires_skipped = Counter(
+            "backbeat_fires_skipped_total",
+            "Missed fires older than the grace window, skipped rather than run.",
+            registry=into,
+        )
+        self.attempts_retried = Counter(
+            "backbeat_attempts_retried_total",
+            "Attempts that failed and left their run to be tried again, by failure kind.",
+            ["kind"],
+            registry=into,
+        )
+        self.model_tokens = Counter(
+            "backbeat_model_tokens_total",
+            "Model tokens used, by provider, model (or other) and direction (input, output).",
+            ["provider", "model", "direction"],
+            registry=into,
+        )
+        self.model_cost = Counter(
+            "backbeat_model_cost_cents_total",
+            "What model calls cost in US cents, from the price table, by provider and model.",
+            ["provider", "model"],
+            registry=into,
+        )
+        self.emails_sent = Counter(
+            "backbeat_emails_sent_total",
+            "Emails sent by send_email, one per recipient.",
+            registry=into,
+        )
+        self.emails_refused = Counter(
+            "backbeat_emails_refused_total",
+            "Recipients send_email refused (not the owner or the owner's organization, or "
+            "not an address).",
+            registry=into,
+        )
+        self.scheduler_ticks = Counter(
+            "backbeat_scheduler_ticks_total", "Scheduler ticks completed.", registry=into
+        )
+        self.scheduler_tick_duration = Histogram(
+            "backbeat_scheduler_tick_duration_seconds",
+            "How long a completed scheduler tick took.",
+            buckets=TICK_BUCKETS,
+            registry=into,
+        )
+        self.lease_takeovers = Counter(
+            "backbeat_lease_takeovers_total",
+            "Runs taken back from a worker whose lease expired (it stopped renewing it).",
+            registry=into,
+        )
+        self.http_requests = Counter(
+            "backbeat_http_requests_total",
+            "HTTP requests answered, by route template, method and status.",
+            ["route", "method", "status"],
+            registry=into,
+        )
+        self.http_duration = Histogram(
+            "backbeat_http_request_duration_seconds",
+            "HTTP request latency, by route template and method.",
+            ["route", "method"],
+            buckets=HTTP_BUCKETS,
+            registry=into,
+        )
+        # Series that exist from the start, at zero, so rates and alerts see them.
+        for trigger in Trigger:
+            self.runs_created.labels(trigger.value)
+        for status in FINISHED_STATUSES:
+            self.runs_finished.labels(status.value)
+        for kind in FailureKind:
+            if kind.retryable:
+                self.attempts_retried.labels(kind.value)
+
+    # Recording.
+
+    def run_created(self, trigger: Trigger, count: int = 1) -> None:
+        if count:
+            self.runs_created.labels(trigger.value).inc(count)
+
+    def run_finished(self, status: RunStatus) -> None:
+        self.runs_finished.labels(status.value).inc()
+
+    def attempt_retried(self, kind: FailureKind) -> None:
+        self.attempts_retried.labels(kind.value).inc()
+
+    def run_outcome(self, status: RunStatus, kind: FailureKind | None) -> None:
+        """A run after an attempt ended: finished, or waiting to be retried after `kind`."""
+        if status.is_final:
+            self.run_finished(status)
+        elif status is RunStatus.REATTEMPTING and kind is not None:
+            self.attempt_retried(kind)
+
+    def fires_dispatched(self, lags: Iterable[float], skipped: int) -> None:
+        for lag in lags:
+            self.fire_lag.observe(max(0.0, lag))
+        if skipped:
+            self.fires_skipped.inc(skipped)
+
+    def tick(self, seconds: float) -> None:
+        self.scheduler_ticks.inc()
+        self.scheduler_tick_duration.observe(seconds)
+
+    def model_usage(
+        self, provider: str, model: str, input_tokens: int, output_tokens: int, cents: float | None
+    ) -> None:
+        """Tokens (and the cost, when known) of an attempt's model calls. `model` must already
+        be bounded (see `model_label`)."""
+        if input_tokens:
+            self.model_tokens.labels(provider, model, "input").inc(input_tokens)
+        if output_tokens:
+            self.model_tokens.labels(provider, model, "output").inc(output_tokens)
+        if cents:
+            self.model_cost.labels(provider, model).inc(cents)
+
+    def emails(self, sent: int = 0, refused: int = 0) -> None:
+        if sent:
+            self.emails_sent.inc(sent)
+        if refused:
+            self.emails_refused.inc(refused)
+
+    def takeovers(self, count: int) -> None:
+        if count:
+            self.lease_takeovers.inc(count)
+
+    def http_request(self, route: str, method: str, status: int, seconds: float) -> None:
+        method = method if method in HTTP_METHODS else OTHER
+        self.http_requests.labels(route, method, str(status)).inc()
+        self.http_duration.labels(route, method).observe(seconds)
+
+    # Reading.
+
+    def collectors(self) -> list[Collector]:
+        """What /metrics shows of the counted metrics: this process's, or the host's."""
+        if self.directory is None:
+            return [self.registry]
+        return [_DirectoryCollector(self.directory)]
+
+
+def model_label(model: str, price_known: bool, defaults: Iterable[str] = ()) -> str:
+    """The `model` label: the provider's model name when the price table knows it or it is
+    the configured default model, else "other" (any string a task names would otherwise
+    become a series of its own)."""
+    return model if price_known or model in defaults else OTHER
+
+
+class Scrape:
+    """The collectors of one /metrics answer, as one collector."""
+
+    def __init__(self, *sources: Collector) -> None:
+        self._sources = sources
+
+    def collect(self) -> Iterator[Metric]:
+        for source in self._sources:
+            yield from source.collect()
+
+
+# The process's metrics.
+
+_lock = threading.Lock()
+_current: Metrics | None = None
+_exit_hooked: set[int] = set()
+
+
+def current() -> Metrics:
+    """The metrics this process records into: configured, or per-process on first use."""
+    global _current
+    metrics = _current
+    if metrics is None:
+        with _lock:
+            if _current is None:
+                _current = Metrics()
+            metrics = _current
+    return metrics
+
+
+def configure(directory: Path | None) -> Metrics:
+    """Start counting afresh: in `directory` (multiprocess mode: see the module's notes), or
+    in this process's memory when None. Call at process start, before anything records."""
+    global _current
+    with _lock:
+        _leave_multiprocess()
+        _current = None
+        values.ValueClass = values.MutexValue
+        if directory is None:
+            _current = Metrics()
+            return _current
+        directory = directory.resolve()
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            (directory / _LOCK_FILE).touch()
+        except OSError as exc:
+            raise ConfigurationError(
+                f"BACKBEAT_METRICS_DIR {directory} cannot be used: {exc.strerror or exc}"
+            ) from None
+        # prometheus_client names its files from the environment variable, and picks the
+        # file-backed values only for metrics created after this.
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
+        try:
+            fold_exited(directory)
+        except Exception as exc:  # a damaged file must not keep the process from starting
+            log.warning(
+                "metrics: could not fold exited processes' files",
+                extra={"event": "metrics.fold_failed", "error": repr(exc)[:200]},
+            )
+        values.ValueClass = values.MultiProcessValue()  # type: ignore[no-untyped-call]
+        pid = os.getpid()
+        if pid not in _exit_hooked:
+            _exit_hooked.add(pid)
+            atexit.register(_mark_dead, pid)
+        _current = Metrics(directory)
+        return _current
+
+
+def _leave_multiprocess() -> None:
+    """Close the files of the file-backed values in use (a second configure, in tests)."""
+    if _current is None or _current.directory is None:
+        return
+    values.close_all_multiprocess_files()  # type: ignore[no-untyped-call]
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR") == str(_current.directory):
+        del os.environ["PROMETHEUS_MULTIPROC_DIR"]
+
+
+def _mark_dead(pid: int) -> None:
+    metrics = _current
+    if metrics is not None and metrics.directory is not None:
+        multiprocess.mark_process_dead(pid, str(metrics.directory))  # type: ignore[no-untyped-call]
+
+
+# The multiprocess directory.
+
+
+@contextlib.contextmanager
+def _locked(directory: Path, exclusive: bool) -> Iterator[None]:
+    """Scrapes read under a shared lock; folding exited processes' files takes it alone."""
+    import fcntl  # POSIX only, like the pid-named files themselves
+
+    with open(directory / _LOCK_FILE, "a+b") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+class _DirectoryCollector:
+    """Every process's files in the directory, added up (prometheus_client's collector)."""
+
+    def __init__(self, directory: Path) -> None:
+        self._directory = directory
+
+    def collect(self) -> Iterable[Metric]:
+        collector = multiprocess.MultiProcessCollector(None, str(self._directory))  # type: ignore[no-untyped-call]
+        with _locked(self._directory, exclusive=False):
+            return list(collector.collect())  # type: ignore[no-untyped-call]
+
+
+def _alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+def fold_exited(directory: Path) -> int:
+    """Fold the files of processes that have exited (and this pid's, left by an earlier
+    process: this one has written nothing yet) into one archive file per metric type, then
+    remove them. Counters keep their totals; gauges of exited processes go. Answers how many
+    files were removed."""
+    me = os.getpid()
+    removed = 0
+    with _locked(directory, exclusive=True):
+        exited: dict[str, list[str]] = defaultdict(list)
+        archives: dict[str, str] = {}
+        for path in glob.glob(str(directory / "*.db")):
+            kind, _, owner = Path(path).stem.rpartition("_")
+            kind = kind.split("_", 1)[0]  # gauge_livesum_12 → gauge
+            if owner == ARCHIVE:
+                archives[kind] = path
+            elif owner.isdigit() and (int(owner) == me or not _alive(int(owner))):
+                exited[kind].append(path)
+        for kind, paths in exited.items():
+            if kind in ("counter", "histogram", "summary"):
+                _archive(directory, kind, [*paths, *filter(None, [archives.get(kind)])])
+            for path in paths:
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(path)
+                    removed += 1
+    return removed
+
+
+def _archive(directory: Path, kind: str, paths: list[str]) -> None:
+    """Write the sum of `paths` to the type's archive file, replacing it in one step."""
+    merged = multiprocess.MultiProcessCollector.merge(paths, accumulate=False)  # type: ignore[no-untyped-call]
+    temporary = directory / f".{kind}_{ARCHIVE}.{os.getpid()}.tmp"  # not *.db: never read
+    with contextlib.suppress(FileNotFoundError):
+        temporary.unlink()
+    target = MmapedDict(str(temporary))  # type: ignore[no-untyped-call]
+    try:
+        for metric in merged:
+            for sample in metric.samples:
+                key = mmap_key(
+                    metric.name,
+                    sample.name,
+                    list(sample.labels),
+                    list(sample.labels.values()),
+                    metric.documentation,
+                )
+                target.write_value(key, sample.value, 0.0)  # type: ignore[no-untyped-call]
+    finally:
+        target.close()  # type: ignore[no-untyped-call]
+    os.replace(temporary, directory / f"{kind}_{ARCHIVE}.db")
