@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel, TypeAdapter
 
-from backbeat import __version__
+from backbeat import __version__, dashboard
 from backbeat.api import errors
 from backbeat.api.docs import RESPONSE_MODELS
 from backbeat.api.middleware import (
@@ -59,6 +59,7 @@ def create_app(backbeat: Backbeat) -> FastAPI:
     errors.install(app)
     app.include_router(tasks.router)
     app.include_router(runs.router)
+    app.include_router(dashboard.router)  # the pages at / and /dashboard (HTML, own headers)
     app.include_router(metrics_routes.router)  # /metrics: no auth, no tenant data
     app.include_router(ops.router)  # /healthz, /readyz: no auth, no tenant data
     # Added last is outermost: CORS wraps everything, so even a 413 or a 500 carries it.

@@ -1,0 +1,99 @@
+"""Task forms, validated by the API's own request models: a person reads the API's messages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+from backbeat.api.requests import CreateTaskRequest, UpdateTaskRequest
+from backbeat.api.validation import validate
+from backbeat.domain.errors import InvalidInput
+from backbeat.services.tasks import UNSET, TaskDraft, TaskPatch, TaskView
+
+FIELDS = ("title", "prompt", "schedule", "timezone", "model", "artist_account_id")
+# A nil UUID stands in for the task id when only a schedule is checked (the preview).
+_ANY_ID = "00000000-0000-0000-0000-000000000000"
+
+
+@dataclass
+class TaskForm:
+    """What the form shows: the values (as typed, after a failure) and the first problem."""
+
+    values: dict[str, str] = field(default_factory=dict)
+    error: str | None = None
+    field: str | None = None  # the field the error is about, if any
+
+    @classmethod
+    def of(cls, view: TaskView) -> TaskForm:
+        task = view.task
+        return cls(
+            {
+                "title": task.title,
+                "prompt": task.prompt,
+                "schedule": task.schedule,
+                "timezone": task.timezone,
+                "model": task.model or "",
+                "artist_account_id": str(task.artist_account_id),
+            }
+        )
+
+    @classmethod
+    def blank(cls) -> TaskForm:
+        return cls(dict.fromkeys(FIELDS, "") | {"timezone": "UTC"})
+
+    @classmethod
+    def failed(cls, form: dict[str, str], error: InvalidInput | str) -> TaskForm:
+        values = {name: form.get(name, "") for name in FIELDS}
+        if isinstance(error, InvalidInput):
+            where = str(error.path[0]) if error.path else None
+            return cls(values, error.message, where if where in FIELDS else None)
+        return cls(values, error)
+
+
+def _given(form: dict[str, str]) -> dict[str, Any]:
+    """The form's task fields. A blank model or zone means "leave as it is" (the API has no
+    way to unset a model either; a blank zone on create means the default, UTC)."""
+    data: dict[str, Any] = {}
+    for name in FIELDS:
+        value = form.get(name)
+        if value is None or (name in ("model", "timezone") and not value.strip()):
+            continue
+        data[name] = value
+    return data
+
+
+def patch_from(task_id: UUID, form: dict[str, str]) -> TaskPatch:
+    """The change the edit form asks for, or InvalidInput with the API's message."""
+    valid = validate(UpdateTaskRequest, {"id": str(task_id), **_given(form)})
+    values: dict[str, Any] = {}
+    for name in valid.model_fields_set & set(TaskPatch.__dataclass_fields__):
+        value = getattr(valid, name)
+        values[name] = UUID(value) if name == "artist_account_id" else value
+    return TaskPatch(**{name: values.get(name, UNSET) for name in TaskPatch.__dataclass_fields__})
+
+
+def draft_from(form: dict[str, str], account_id: UUID | None) -> TaskDraft:
+    """The task the new-task form describes, or InvalidInput with the API's message."""
+    data = {name: form.get(name, "") for name in ("title", "prompt", "schedule")}
+    data |= {"artist_account_id": form.get("artist_account_id", "")} | _given(form)
+    if account_id is not None:
+        data["account_id"] = str(account_id)
+    valid = validate(CreateTaskRequest, data)
+    return TaskDraft(
+        title=valid.title,
+        prompt=valid.prompt,
+        schedule=valid.schedule,
+        artist_account_id=UUID(valid.artist_account_id),
+        account_id=None if valid.account_id is None else UUID(valid.account_id),
+        timezone=valid.timezone,
+        model=valid.model,
+    )
+
+
+def check_schedule(schedule: str, timezone: str) -> None:
+    """InvalidInput with the API's message if the schedule or zone would be refused."""
+    data: dict[str, Any] = {"id": _ANY_ID, "schedule": schedule}
+    if timezone.strip():
+        data["timezone"] = timezone
+    validate(UpdateTaskRequest, data)

@@ -1,0 +1,123 @@
+"""Reads the dashboard needs that the services do not offer: who a session is, account
+emails, artist names, the accounts one may switch to.
+
+Reads only, each a primary-key or indexed lookup. Every change the dashboard makes goes
+through the services, as the API's do; tenancy decisions go through `resolve_account`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+from backbeat.dashboard.session import SessionData
+from backbeat.domain.errors import AccessDenied
+from backbeat.domain.ports import UnitOfWork
+from backbeat.services.access import resolve_account
+from backbeat.services.keys import Caller
+
+# Artist names on the task list are looked up one by one; past this many distinct artists
+# the list shows ids instead, so the page's cost stays bounded however many tasks there are.
+MAX_ARTIST_LOOKUPS = 25
+
+
+@dataclass(frozen=True, slots=True)
+class Viewer:
+    """The signed-in person: the key's caller, and the account the dashboard acts for."""
+
+    caller: Caller
+    acting_id: UUID
+    email: str | None
+    acting_email: str | None
+    can_switch: bool
+
+    @property
+    def account_id(self) -> UUID | None:
+        """The `account_id` override to pass the services (None: the key's own account)."""
+        return None if self.acting_id == self.caller.account_id else self.acting_id
+
+    @property
+    def acting_for_another(self) -> bool:
+        return self.acting_id != self.caller.account_id
+
+
+def load_viewer(uow: UnitOfWork, session: SessionData, now: datetime) -> Viewer | None:
+    """The viewer behind a signed-in session, or None if its key is no longer usable.
+
+    An account acted for that the caller may no longer act for falls back to its own.
+    """
+    if session.key_id is None or session.account_id is None:
+        return None
+    key = uow.keys.get(session.key_id)
+    if key is None or key.account_id != session.account_id or not key.usable_at(now):
+        return None
+    caller = Caller(account_id=key.account_id, key_id=key.id)
+    acting = caller.account_id
+    if session.acting_id is not None:
+        try:
+            acting = resolve_account(uow, caller, session.acting_id)
+        except AccessDenied:
+            acting = caller.account_id
+    own = uow.accounts.get(caller.account_id)
+    other = uow.accounts.get(acting) if acting != caller.account_id else own
+    return Viewer(
+        caller=caller,
+        acting_id=acting,
+        email=None if own is None else own.email,
+        acting_email=None if other is None else other.email,
+        can_switch=bool(uow.accounts.organizations_of(caller.account_id)),
+    )
+
+
+def artist_names(uow: UnitOfWork, artist_ids: Iterable[UUID]) -> dict[UUID, str]:
+    """Names of the artists, when there are few enough to look up (else {})."""
+    wanted = sorted(set(artist_ids))
+    if len(wanted) > MAX_ARTIST_LOOKUPS:
+        return {}
+    names: dict[UUID, str] = {}
+    for artist_id in wanted:
+        artist = uow.accounts.get_artist(artist_id)
+        if artist is not None:
+            names[artist_id] = artist.name
+    return names
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    account_id: UUID
+    email: str
+
+
+def teammates(uow: UnitOfWork, caller: Caller) -> list[Choice]:
+    """Accounts sharing an organization with the caller, by email (the caller's own first)."""
+    choices: list[Choice] = []
+    for email in sorted(uow.accounts.team_emails(caller.account_id)):
+        account = uow.accounts.get_by_email(email)
+        if account is None or account.email is None:
+            continue
+        choices.append(Choice(account.id, account.email))
+    choices.sort(key=lambda choice: (choice.account_id != caller.account_id, choice.email))
+    return choices
+
+
+def is_admin(uow: UnitOfWork, caller: Caller) -> bool:
+    return any(org.is_admin for org in uow.accounts.organizations_of(caller.account_id))
+
+
+def find_account(uow: UnitOfWork, caller: Caller, text: str) -> UUID:
+    """The account named by an id or an email, if the caller may act for it.
+
+    Unknown and forbidden accounts get the same answer as the API gives for account_id.
+    """
+    denied = AccessDenied("Access denied to specified account_id")
+    wanted = text.strip()
+    try:
+        account_id = UUID(wanted)
+    except ValueError:
+        account = uow.accounts.get_by_email(wanted)
+        if account is None:
+            raise denied from None
+        account_id = account.id
+    return resolve_account(uow, caller, account_id)
