@@ -249,7 +249,8 @@ def scheduler_command() -> None:
 def announce(backbeat: Backbeat, config: Settings) -> None:
     command = _invocation()
     where = f"http://{config.host}:{config.port}"
-    typer.echo(f"Backbeat {__version__} listening on {where} (API docs at {where}/docs)")
+    typer.echo(f"Backbeat {__version__} listening on {where}")
+    typer.echo(f"Dashboard: {where}/   API docs: {where}/docs   Metrics: {where}/metrics")
     typer.echo(f"Database: {_redacted(config.database_url)}")
     with backbeat.uow() as uow:
         has_keys = uow.connection.exec_driver_sql("SELECT 1 FROM api_keys LIMIT 1").first()

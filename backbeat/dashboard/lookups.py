@@ -18,10 +18,6 @@ from backbeat.domain.ports import UnitOfWork
 from backbeat.services.access import resolve_account
 from backbeat.services.keys import Caller
 
-# Artist names on the task list are looked up one by one; past this many distinct artists
-# the list shows ids instead, so the page's cost stays bounded however many tasks there are.
-MAX_ARTIST_LOOKUPS = 25
-
 
 @dataclass(frozen=True, slots=True)
 class Viewer:
@@ -72,16 +68,8 @@ def load_viewer(uow: UnitOfWork, session: SessionData, now: datetime) -> Viewer 
 
 
 def artist_names(uow: UnitOfWork, artist_ids: Iterable[UUID]) -> dict[UUID, str]:
-    """Names of the artists, when there are few enough to look up (else {})."""
-    wanted = sorted(set(artist_ids))
-    if len(wanted) > MAX_ARTIST_LOOKUPS:
-        return {}
-    names: dict[UUID, str] = {}
-    for artist_id in wanted:
-        artist = uow.accounts.get_artist(artist_id)
-        if artist is not None:
-            names[artist_id] = artist.name
-    return names
+    """Names of the artists, in one query however many there are."""
+    return uow.accounts.artist_names(artist_ids)
 
 
 @dataclass(frozen=True, slots=True)

@@ -140,6 +140,13 @@ class SqlAccountRepository:
         rows = self._db.execute(own.union(teammates))
         return {row.email.lower() for row in rows if row.email}
 
+    def artist_names(self, artist_ids: Iterable[UUID]) -> dict[UUID, str]:
+        ids = list(set(artist_ids))
+        if not ids:
+            return {}
+        rows = self._db.execute(select(artists.c.id, artists.c.name).where(artists.c.id.in_(ids)))
+        return {row.id: row.name for row in rows}
+
     def artist_usable_by(self, artist_id: UUID, account_id: UUID) -> bool:
         member_of = select(organization_members.c.organization_id).where(
             organization_members.c.account_id == account_id

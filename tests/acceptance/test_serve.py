@@ -48,7 +48,9 @@ def test_serve_runs_the_tasks_api_end_to_end(
 ) -> None:
     # Startup output: where it listens, and how to get an API key (pasteable commands).
     out = server.stdout
-    assert f"listening on {server.url} (API docs at {server.url}/docs)" in out, server.output()
+    assert f"listening on {server.url}" in out, server.output()
+    assert f"Dashboard: {server.url}/" in out, server.output()
+    assert f"API docs: {server.url}/docs" in out, server.output()
     assert "No API keys yet" in out, server.output()
     started_as = shlex.join(MODULE)
     for step in ("accounts create --email", "artists create --name", "keys create --account"):
