@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta, timezone
 from uuid import uuid4
 from zoneinfo import ZoneInfo
@@ -181,6 +182,24 @@ def test_artist_round_trips_with_json_profile(uow: UowFactory) -> None:
         assert u.accounts.get_artist(own.id) == own
         assert u.accounts.get_artist(labels.id) == labels
         assert u.accounts.get_artist(uuid4()) is None
+
+
+def test_artist_names_in_one_query(uow: UowFactory) -> None:
+    owner = account("names@example.com")
+    first, second = artist(account_id=owner.id), artist(account_id=owner.id)
+    second = dataclasses.replace(second, name="Nova")
+    with uow(write=True) as u:
+        u.accounts.add(owner)
+        u.accounts.add_artist(first)
+        u.accounts.add_artist(second)
+        u.commit()
+    with uow() as u:
+        unknown = uuid4()
+        assert u.accounts.artist_names([first.id, second.id, second.id, unknown]) == {
+            first.id: "Artist",
+            second.id: "Nova",
+        }
+        assert u.accounts.artist_names([]) == {}
 
 
 def test_an_artist_needs_an_owner(uow: UowFactory) -> None:
