@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import shlex
 import signal
 import sys
@@ -111,8 +112,23 @@ def wired(
 
 
 def ensure_schema(backbeat: Backbeat) -> None:
-    """The embedded SQLite default migrates itself; elsewhere `backbeat migrate` comes first."""
-    if not migrations.pending(backbeat.engine):
+    """The embedded SQLite default migrates itself; elsewhere `backbeat migrate` comes first.
+
+    A schema newer than this code (a rolling upgrade migrated it) is fine: migrations only
+    add, so this process runs on it, and says so.
+    """
+    state = migrations.schema_state(backbeat.engine)
+    if state == "current":
+        return
+    if state == "ahead":
+        logging.getLogger("backbeat").warning(
+            "the database schema is newer than this Backbeat: running on it (rolling upgrade)",
+            extra={
+                "event": "schema.newer",
+                "revision": migrations.current_revision(backbeat.engine),
+                "head": migrations.head_revision(backbeat.engine),
+            },
+        )
         return
     if backbeat.settings.is_sqlite:
         migrations.upgrade(backbeat.engine)
@@ -199,6 +215,10 @@ def serve(
             typer.echo(provider_notice(config))
         background = Background(backbeat, scheduler=scheduler, worker=worker)
         background.start()
+        # uvicorn shuts down gracefully on SIGTERM and then raises the signal again with the
+        # handler it found; the default one would kill the process before the worker drains.
+        # Found this one instead, it ends the process normally, through `finally`.
+        signal.signal(signal.SIGTERM, _exit_normally)
         try:
             uvicorn.run(
                 create_app(backbeat),
@@ -209,6 +229,10 @@ def serve(
             )
         finally:
             background.stop()
+
+
+def _exit_normally(signum: int, _frame: object) -> None:
+    raise SystemExit(0)
 
 
 @app.command("worker")

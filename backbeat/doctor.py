@@ -140,6 +140,11 @@ def migration_problem(current: str | None, head: str | None = None) -> str | Non
     return f"at {current}, head is {head}: run backbeat migrate"
 
 
+def newer_schema(current: str | None) -> bool:
+    """A revision this Backbeat does not know: a newer release migrated the database."""
+    return current is not None and current not in _script()[1]
+
+
 def database_problem(exc: BaseException) -> str:
     """What went wrong talking to the database, in a few words: no host, no credentials.
 

@@ -138,5 +138,5 @@ def configure(level: str = "INFO", fmt: LogFormat = "auto", secrets: Iterable[st
         logger = logging.getLogger(name)
         logger.handlers.clear()
         logger.propagate = True
-    for noisy in ("httpx", "httpx2", "httpcore", "anthropic", "openai", "mail.log"):
+    for noisy in ("httpx", "httpx2", "httpcore", "httpcore2", "anthropic", "openai", "mail.log"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -106,6 +106,7 @@ class WorkQueue:
                 extra={
                     "event": "run.claimed",
                     "run_id": claim.run.id,
+                    "task_id": str(claim.run.task_id),
                     "attempt": claim.attempt.number,
                     "worker": worker_id,
                 },
@@ -129,7 +130,11 @@ class WorkQueue:
             if not self._holds(run, claim):
                 log.warning(
                     "outcome discarded: the run was canceled or taken over",
-                    extra={"event": "run.outcome_discarded", "run_id": claim.run.id},
+                    extra={
+                        "event": "run.outcome_discarded",
+                        "run_id": claim.run.id,
+                        "task_id": str(claim.run.task_id),
+                    },
                 )
                 return None
             assert run is not None
@@ -173,7 +178,10 @@ class WorkQueue:
             uow.work.save(run)
             uow.work.save_attempt(attempt)
             uow.commit()
-        log.info("run released", extra={"event": "run.released", "run_id": run.id})
+        log.info(
+            "run released",
+            extra={"event": "run.released", "run_id": run.id, "task_id": str(run.task_id)},
+        )
         return True
 
     def reap_due(self, now_monotonic: float) -> bool:
@@ -211,7 +219,12 @@ class WorkQueue:
         for run in reaped:
             log.warning(
                 "lease expired; attempt failed",
-                extra={"event": "lease.expired", "run_id": run.id, "status": run.status.value},
+                extra={
+                    "event": "lease.expired",
+                    "run_id": run.id,
+                    "task_id": str(run.task_id),
+                    "status": run.status.value,
+                },
             )
         recorder = metrics.current()
         recorder.takeovers(len(reaped))
@@ -302,6 +315,7 @@ def _log_outcome(run: Run, attempt: Attempt) -> None:
         extra={
             "event": event,
             "run_id": run.id,
+            "task_id": str(run.task_id),
             "attempt": attempt.number,
             "status": run.status.value,
             "error": None if run.error is None else run.error.get("name"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from alembic import command
 from alembic.config import Config
@@ -35,3 +36,22 @@ def current_revision(engine: Engine) -> str | None:
 
 def pending(engine: Engine) -> bool:
     return current_revision(engine) != head_revision(engine)
+
+
+SchemaState = Literal["current", "behind", "ahead", "empty"]
+
+
+def schema_state(engine: Engine) -> SchemaState:
+    """Where the database's schema stands against this code's migrations.
+
+    `ahead`: a revision this code does not know, which a newer release wrote. Migrations are
+    additive, so an older process keeps working on it: that is what a rolling upgrade is.
+    """
+    current = current_revision(engine)
+    if current is None:
+        return "empty"
+    script = ScriptDirectory.from_config(alembic_config(engine))
+    if current == script.get_current_head():
+        return "current"
+    known = {revision.revision for revision in script.walk_revisions()}
+    return "behind" if current in known else "ahead"

@@ -21,6 +21,7 @@ from backbeat.agents.tools.base import Mailer, Tool, ToolContext, WebFetcher
 from backbeat.config import Settings
 from backbeat.domain.clock import Clock
 from backbeat.domain.failures import AttemptFailed, FailureKind
+from backbeat.logs import REDACT
 from backbeat.services.worker import Claim, Outcome, WorkQueue
 
 PREVIOUS_OUTPUTS = 3
@@ -115,10 +116,13 @@ class Executor:
                 )
                 return Outcome(None, failure, _cost(route, progress) or 0.0)
             except AttemptFailed as failed:
+                failed.message = REDACT(failed.message)  # stored and shown: never a secret
                 return Outcome(None, failed, _cost(route, progress) or 0.0)
             except Exception as exc:  # a bug in Backbeat: record it with its trace, no retry
-                bug = AttemptFailed(FailureKind.INTERNAL, repr(exc), name=type(exc).__name__)
-                return Outcome(None, bug, _cost(route, progress) or 0.0, traceback.format_exc())
+                message = REDACT(repr(exc))
+                bug = AttemptFailed(FailureKind.INTERNAL, message, name=type(exc).__name__)
+                trace = REDACT(traceback.format_exc())
+                return Outcome(None, bug, _cost(route, progress) or 0.0, trace)
             cost = _cost(route, progress)
             output = _output(claim, route, progress, text, context, cost)
             return Outcome(output=output, failure=None, cost_in_cents=cost or 0.0)
