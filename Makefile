@@ -13,4 +13,5 @@ lint: bootstrap
 	.venv/bin/mypy backbeat
 
 test: lint
+	@scripts/ensure-chromium.sh
 	.venv/bin/pytest
