@@ -59,18 +59,15 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
-from uuid import UUID
 
 import httpx
 import orjson
-import psycopg
 from sqlalchemy import event
 from starlette.testclient import TestClient
 
@@ -78,45 +75,34 @@ from backbeat.api.app import create_app
 from backbeat.api.serialize import task_json
 from backbeat.config import Settings
 from backbeat.domain.ids import new_run_id
-from backbeat.domain.models import Run
+from backbeat.domain.models import Run, Task
 from backbeat.domain.runs import RunStatus, Trigger
 from backbeat.services.keys import Caller, authenticate
-from backbeat.services.tasks import RECENT_RUNS, UPCOMING, TaskDraft
-from backbeat.store.migrate import upgrade
+from backbeat.services.tasks import RECENT_RUNS, UPCOMING
 from backbeat.wiring import Backbeat, build
-
-SECRET = "benchmark-secret-" + "x" * 40
-SECRET_ENV = "BACKBEAT_BENCH_SECRET"
-PG_ADMIN_URL = os.environ.get(
-    "BACKBEAT_BENCH_PG_URL",
-    os.environ.get("BACKBEAT_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"),
+from common import (
+    PROMPT,
+    SECRET,
+    ZONES,
+    Tenant,
+    create_tasks,
+    cron_schedule,
+    database,
+    describe,
+    machine_cpu,
+    make_tenant,
+    percent,
+    percentile,
+    process_cpu_seconds,
 )
+
+SECRET_ENV = "BACKBEAT_BENCH_SECRET"
 TASKS = 1_000
 RUNS_PER_TASK = 6
-ZONES = ("UTC", "America/New_York", "Europe/London", "Asia/Tokyo", "America/Los_Angeles")
-PROMPT = (
-    "Summarise this week's streaming numbers for the artist across Spotify, Apple Music and "
-    "YouTube; flag any track whose listeners moved more than 20% week on week, list new "
-    "playlist adds with their follower counts, and suggest three posts for the weekend. "
-    "Keep it under 300 words and end with the one number the team should watch."
-)
-
 T = TypeVar("T")
 
 
 # --- Seeding -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Tenant:
-    account_id: UUID
-    artist_id: UUID
-    key: str
-    caller: Caller
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"x-api-key": self.key}
 
 
 @dataclass(frozen=True)
@@ -129,64 +115,14 @@ class Dataset:
     runs: int
 
 
-def cron_schedule(rng: random.Random) -> str:
-    """A cron expression of the kinds people write: daily, weekly, weekdays, every N…"""
-    minute, hour = rng.choice((0, 0, 15, 30, 45, rng.randrange(60))), rng.randrange(24)
-    kind = rng.randrange(8)
-    if kind == 0:
-        return f"{minute} {hour} * * *"
-    if kind == 1:
-        return f"{minute} {hour} * * {rng.randrange(7)}"
-    if kind == 2:
-        return f"{minute} {hour} * * 1-5"
-    if kind == 3:
-        return f"*/{rng.choice((5, 10, 15, 30))} * * * *"
-    if kind == 4:
-        return f"{minute} */{rng.choice((2, 3, 4, 6, 12))} * * *"
-    if kind == 5:
-        return f"{minute} {hour} {rng.randrange(1, 29)} * *"
-    if kind == 6:
-        return rng.choice(("@daily", "@hourly", "@weekly", "@monthly"))
-    return f"{minute} {hour} * * {rng.choice(('1,3,5', '2,4', '0,6'))}"
-
-
-def make_tenant(backbeat: Backbeat, email: str) -> Tenant:
-    account = backbeat.admin.create_account(email)
-    artist = backbeat.admin.create_artist(f"Artist of {email}", account_id=account.id)
-    issued = backbeat.admin.create_key(account.id)
-    caller = Caller(account_id=account.id, key_id=issued.key.id)
-    return Tenant(account.id, artist.id, issued.secret_value, caller)
-
-
-def create_tasks(
-    backbeat: Backbeat, tenant: Tenant, count: int, rng: random.Random
-) -> list[tuple[UUID, str, str]]:
-    created = []
-    for number in range(count):
-        draft = TaskDraft(
-            title=f"Weekly pulse #{number}",
-            prompt=PROMPT,
-            schedule=cron_schedule(rng),
-            artist_account_id=tenant.artist_id,
-            timezone=rng.choice(ZONES),
-            model=rng.choice((None, None, "anthropic/claude-sonnet-4.5", "openai/gpt-5")),
-        )
-        task = backbeat.tasks.create(tenant.caller, draft).task
-        created.append((task.id, task.schedule, task.timezone))
-    return created
-
-
-def finished_run(
-    tenant: Tenant, task: tuple[UUID, str, str], created_at: datetime, rng: random.Random
-) -> Run:
-    task_id, schedule, timezone = task
+def finished_run(tenant: Tenant, task: Task, created_at: datetime, rng: random.Random) -> Run:
     status = rng.choices((RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CRASHED), (8, 2, 1))[0]
     duration = timedelta(milliseconds=rng.randrange(5_000, 180_000))
     started_at = created_at + timedelta(seconds=rng.uniform(0.1, 3))
     failed = status is not RunStatus.COMPLETED
     return Run(
         id=new_run_id(),
-        task_id=task_id,
+        task_id=task.id,
         account_id=tenant.account_id,
         artist_account_id=tenant.artist_id,
         task_identifier="customer-prompt-task",
@@ -200,9 +136,9 @@ def finished_run(
         updated_at=started_at + duration,
         max_attempts=3,
         attempt_count=3 if failed else 1,
-        tags=["scheduled", f"task_{task_id.hex[:8]}"],
+        tags=["scheduled", f"task_{task.id.hex[:8]}"],
         metadata={"model": "anthropic/claude-sonnet-4.5"},
-        payload={"prompt": PROMPT, "schedule": schedule, "timezone": timezone},
+        payload={"prompt": PROMPT, "schedule": task.schedule, "timezone": task.timezone},
         output=None if failed else {"text": "Streams up 12% week on week. " * 40},
         error={"message": "model provider timed out"} if failed else None,
         started_at=started_at,
@@ -212,9 +148,7 @@ def finished_run(
     )
 
 
-def add_runs(
-    backbeat: Backbeat, tenant: Tenant, tasks: list[tuple[UUID, str, str]], rng: random.Random
-) -> int:
+def add_runs(backbeat: Backbeat, tenant: Tenant, tasks: list[Task], rng: random.Random) -> int:
     """RUNS_PER_TASK finished runs per task, spread over the past 30 days."""
     now = backbeat.clock.now().replace(second=0, microsecond=0)
     added = 0
@@ -233,7 +167,6 @@ def seed(url: str) -> Dataset:
     rng = random.Random(20260105)
     backbeat = build(Settings(database_url=url, secret_key=SECRET))
     try:
-        upgrade(backbeat.engine)
         big = make_tenant(backbeat, "big@example.com")
         small = make_tenant(backbeat, "small@example.com")
         writer = make_tenant(backbeat, "writer@example.com")
@@ -242,32 +175,8 @@ def seed(url: str) -> Dataset:
         runs = add_runs(backbeat, big, big_tasks, rng) + add_runs(backbeat, small, small_tasks, rng)
     finally:
         backbeat.close()
-    distinct = len({(schedule, zone) for _, schedule, zone in big_tasks})
+    distinct = len({(task.schedule, task.timezone) for task in big_tasks})
     return Dataset(url, big, small, writer, distinct, runs)
-
-
-@contextmanager
-def postgres_database() -> Iterator[str]:
-    """A new PostgreSQL database, dropped afterwards (its connections are cut)."""
-    admin_url = PG_ADMIN_URL.replace("postgresql+psycopg://", "postgresql://", 1)
-    name = f"backbeat_bench_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(admin_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{PG_ADMIN_URL.rpartition('/')[0]}/{name}"
-    finally:
-        with psycopg.connect(admin_url, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-@contextmanager
-def database(kind: str) -> Iterator[str]:
-    if kind == "postgresql":
-        with postgres_database() as url:
-            yield url
-        return
-    with tempfile.TemporaryDirectory(prefix="backbeat-bench-") as directory:
-        yield f"sqlite:///{Path(directory) / 'bench.db'}"
 
 
 # --- In-process measurements ---------------------------------------------------------------
@@ -295,18 +204,6 @@ def count_queries(data: Dataset) -> dict[str, list[str]]:
     finally:
         backbeat.close()
     return found
-
-
-def describe(statement: str) -> str:
-    """`SELECT … FROM runs`, enough to tell the statements of a request apart."""
-    words = " ".join(statement.split())
-    if not words.upper().startswith("SELECT"):
-        return words[:40]
-    main = words.upper().rfind(" FROM ")
-    table = words[main + 6 :].split(" ")[0] if main >= 0 else "?"
-    extra = " (LATERAL)" if "LATERAL" in words.upper() else ""
-    extra += " (row_number)" if "ROW_NUMBER" in words.upper() else ""
-    return f"SELECT … FROM {table}{extra}"
 
 
 def best_ms(action: Callable[[], T], repeat: int = 5) -> tuple[float, T]:
@@ -416,25 +313,6 @@ def running_server(url: str, log_path: Path) -> Iterator[Server]:
             process.wait()
 
 
-def machine_cpu() -> tuple[float, float] | None:
-    """(busy, total) jiffies over all cores, from /proc/stat; None where unavailable."""
-    try:
-        values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    except OSError:
-        return None
-    idle = values[3] + values[4]  # idle + iowait
-    return sum(values) - idle, sum(values)
-
-
-def process_cpu_seconds(pid: int) -> float | None:
-    """User + system CPU of a process (all threads), from /proc; None where unavailable."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 # --- Load ----------------------------------------------------------------------------------
 
 
@@ -467,9 +345,7 @@ class Result:
         return self.requests / self.seconds
 
     def percentile_ms(self, fraction: float) -> float:
-        ordered = sorted(self.latencies)
-        rank = max(1, min(len(ordered), round(fraction * len(ordered) + 0.5)))
-        return ordered[rank - 1] * 1000
+        return percentile(self.latencies, fraction) * 1000
 
     @property
     def server_ms(self) -> float | None:
@@ -591,10 +467,6 @@ def endpoints(data: Dataset, requests: int, list_requests: int) -> list[Endpoint
 
 
 # --- Report --------------------------------------------------------------------------------
-
-
-def percent(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.0%}"
 
 
 def print_result(result: Result) -> None:

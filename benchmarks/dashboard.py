@@ -64,13 +64,11 @@ import random
 import re
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -84,22 +82,12 @@ from backbeat.dashboard.session import CSRF_FIELD
 from backbeat.domain.ids import new_attempt_id, new_run_id
 from backbeat.domain.models import Attempt, Run
 from backbeat.domain.runs import AttemptStatus, RunStatus, Trigger
-from backbeat.services.keys import Caller
-from backbeat.services.tasks import TaskDraft
-from backbeat.store.migrate import upgrade
 from backbeat.wiring import Backbeat, build
+from common import PROMPT, SECRET, Tenant, create_tasks, database, describe, fmt, make_tenant
 
-ROOT = Path(__file__).resolve().parents[1]
-SECRET = "benchmark-secret-" + "x" * 40
 TASKS = 1_000
 RUNS_PER_TASK = 6
 ATTEMPTS = 20
-ZONES = ("UTC", "America/New_York", "Europe/London", "Asia/Tokyo", "America/Los_Angeles")
-PROMPT = (
-    "Summarise this week's streaming numbers for the artist across Spotify, Apple Music and "
-    "YouTube; flag any track whose listeners moved more than 20% week on week, list new "
-    "playlist adds with their follower counts, and suggest three posts for the weekend."
-)
 OUTPUT: dict[str, Any] = {
     "text": "## Weekly pulse\n\nStreams are **up 12%** week on week.\n\n"
     + "".join(f"- Track {n}: {1000 * n:,} listeners\n" for n in range(1, 11)),
@@ -131,18 +119,6 @@ OUTPUT: dict[str, Any] = {
 
 
 @dataclass(frozen=True)
-class Tenant:
-    account_id: UUID
-    artist_id: UUID
-    key: str
-    caller: Caller
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"x-api-key": self.key}
-
-
-@dataclass(frozen=True)
 class Dataset:
     url: str
     big: Tenant  # 1,000 tasks, and the runs with 1 and 20 attempts
@@ -150,47 +126,6 @@ class Dataset:
     one_attempt: str  # run ids
     many_attempts: str
     runs: int
-
-
-def cron_schedule(rng: random.Random) -> str:
-    """A cron expression of the kinds people write: daily, weekly, weekdays, every N…"""
-    minute, hour = rng.choice((0, 0, 15, 30, 45, rng.randrange(60))), rng.randrange(24)
-    kind = rng.randrange(7)
-    if kind == 0:
-        return f"{minute} {hour} * * *"
-    if kind == 1:
-        return f"{minute} {hour} * * {rng.randrange(7)}"
-    if kind == 2:
-        return f"{minute} {hour} * * 1-5"
-    if kind == 3:
-        return f"*/{rng.choice((5, 10, 15, 30))} * * * *"
-    if kind == 4:
-        return f"{minute} */{rng.choice((2, 3, 4, 6, 12))} * * *"
-    if kind == 5:
-        return f"{minute} {hour} {rng.randrange(1, 29)} * *"
-    return rng.choice(("@daily", "@hourly", "@weekly", "@monthly"))
-
-
-def make_tenant(backbeat: Backbeat, email: str) -> Tenant:
-    account = backbeat.admin.create_account(email)
-    artist = backbeat.admin.create_artist(f"Artist of {email}", account_id=account.id)
-    issued = backbeat.admin.create_key(account.id)
-    caller = Caller(account_id=account.id, key_id=issued.key.id)
-    return Tenant(account.id, artist.id, issued.secret_value, caller)
-
-
-def create_tasks(backbeat: Backbeat, tenant: Tenant, count: int, rng: random.Random) -> list[UUID]:
-    created = []
-    for number in range(count):
-        draft = TaskDraft(
-            title=f"Weekly pulse #{number}",
-            prompt=PROMPT,
-            schedule=cron_schedule(rng),
-            artist_account_id=tenant.artist_id,
-            timezone=rng.choice(ZONES),
-        )
-        created.append(backbeat.tasks.create(tenant.caller, draft).task.id)
-    return created
 
 
 def a_run(
@@ -295,12 +230,11 @@ def seed(url: str) -> Dataset:
     rng = random.Random(20260105)
     backbeat = build(Settings(database_url=url, secret_key=SECRET))
     try:
-        upgrade(backbeat.engine)
         now = backbeat.clock.now().replace(microsecond=0)
         big = make_tenant(backbeat, "big@example.com")
         small = make_tenant(backbeat, "small@example.com")
-        big_tasks = create_tasks(backbeat, big, TASKS, rng)
-        small_tasks = create_tasks(backbeat, small, 1, rng)
+        big_tasks = [task.id for task in create_tasks(backbeat, big, TASKS, rng)]
+        small_tasks = [task.id for task in create_tasks(backbeat, small, 1, rng)]
         runs = add_runs(backbeat, big, big_tasks, rng, now)
         runs += add_runs(backbeat, small, small_tasks, rng, now)
         one = attempted_run(backbeat, big, big_tasks[0], 1, now)
@@ -308,20 +242,6 @@ def seed(url: str) -> Dataset:
     finally:
         backbeat.close()
     return Dataset(url, big, small, one, many, runs + 2)
-
-
-@contextmanager
-def database(kind: str) -> Iterator[str]:
-    if kind == "postgresql":
-        if str(ROOT) not in sys.path:  # tests/ is importable from the repository root
-            sys.path.insert(0, str(ROOT))
-        from tests.databases import postgres_database
-
-        with postgres_database("backbeat_bench") as url:
-            yield url
-        return
-    with tempfile.TemporaryDirectory(prefix="backbeat-bench-") as directory:
-        yield f"sqlite:///{Path(directory) / 'bench.db'}"
 
 
 # --- Measuring -----------------------------------------------------------------------------
@@ -447,16 +367,6 @@ def count_statements(backbeat: Backbeat, request: Request) -> list[str]:
     finally:
         event.remove(backbeat.engine, "before_cursor_execute", record)
     return statements
-
-
-def describe(statement: str) -> str:
-    """`SELECT … FROM runs`, enough to tell the statements of a request apart."""
-    words = " ".join(statement.split())
-    if not words.upper().startswith("SELECT"):
-        return words[:24]
-    main = words.upper().rfind(" FROM ")
-    table = words[main + 6 :].split(" ")[0] if main >= 0 else "?"
-    return f"SELECT … FROM {table}"
 
 
 @dataclass(frozen=True)
@@ -600,10 +510,6 @@ def bench_database(kind: str, repeat: int, repeat_small: int) -> Report:
         f"one more attempt on the run page: {per_attempt * 1000:.0f} µs (best times)"
     )
     return Report(kind, seed_seconds, data.runs, counts, timings, per_task, per_attempt)
-
-
-def fmt(value: float | None, spec: str) -> str:
-    return "–" if value is None else format(value, spec)
 
 
 def markdown(reports: list[Report]) -> str:

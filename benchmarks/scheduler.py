@@ -107,7 +107,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -130,26 +129,26 @@ from backbeat.services.keys import Caller
 from backbeat.services.scheduler import Scheduler, SchedulerPolicy, TickReport
 from backbeat.services.tasks import TaskDraft
 from backbeat.store.engine import make_engine
-from backbeat.store.migrate import upgrade
 from backbeat.store.runs import SqlRunRepository
 from backbeat.store.tables import attempts, runs, tasks
 from backbeat.store.tasks import SqlScheduleRepository
 from backbeat.store.uow import SqlUnitOfWork
 from backbeat.testing import FakeClock
 from backbeat.wiring import build
-
-SECRET = "benchmark-secret-" + "x" * 40
-PG_ADMIN_URL = os.environ.get(
-    "BACKBEAT_BENCH_PG_URL",
-    os.environ.get("BACKBEAT_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"),
+from common import (
+    PG_ADMIN_URL,
+    PROMPT,
+    SECRET,
+    database,
+    libpq,
+    machine_cpu,
+    percent,
+    percentile,
+    process_cpu_seconds,
 )
+
 DISPATCH_SCHEDULE = "0 0 * * *"  # midnight UTC: every task falls due at the same instant
 LAG_SCHEDULE = "0 6 * * *"  # the placed cursor fires; the next fire is hours later
-PROMPT = (
-    "Summarise this week's streaming numbers for the artist across Spotify, Apple Music and "
-    "YouTube; flag any track whose listeners moved more than 20% week on week, list new "
-    "playlist adds with their follower counts, and suggest three posts for the weekend."
-)
 TARGET_DISPATCH_SECONDS = 10.0
 TARGET_P99_LAG_SECONDS = 1.0
 LEAD_SECONDS = 2.0  # the schedulers' clocks start this long before the first fire time
@@ -161,39 +160,6 @@ T = TypeVar("T")
 
 
 # --- Databases and seeding -----------------------------------------------------------------
-
-
-@contextmanager
-def postgres_database() -> Iterator[str]:
-    """A new PostgreSQL database, dropped afterwards (its connections are cut)."""
-    admin_url = PG_ADMIN_URL.replace("postgresql+psycopg://", "postgresql://", 1)
-    name = f"backbeat_bench_sched_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(admin_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{PG_ADMIN_URL.rpartition('/')[0]}/{name}"
-    finally:
-        with psycopg.connect(admin_url, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-@contextmanager
-def database(kind: str) -> Iterator[str]:
-    """A migrated, empty database of this kind, removed afterwards."""
-    source = postgres_database() if kind == "postgresql" else sqlite_database()
-    with source as url:
-        engine = make_engine(url)
-        try:
-            upgrade(engine)
-        finally:
-            engine.dispose()
-        yield url
-
-
-@contextmanager
-def sqlite_database() -> Iterator[str]:
-    with tempfile.TemporaryDirectory(prefix="backbeat-bench-") as directory:
-        yield f"sqlite:///{Path(directory) / 'bench.db'}"
 
 
 @dataclass(frozen=True)
@@ -269,22 +235,15 @@ def vacuum(engine: Engine) -> None:
 # --- /proc ---------------------------------------------------------------------------------
 
 
-def process_cpu_seconds(pid: int) -> float | None:
-    """CPU time of a process, from /proc; None where unavailable.
-
-    The sum of its live threads' schedstat (nanoseconds: an idle tick costs a few
-    milliseconds, below the 10 ms resolution of /proc/<pid>/stat), else utime + stime.
-    """
+def precise_cpu_seconds(pid: int) -> float | None:
+    """CPU time of a process: the sum of its live threads' schedstat (nanoseconds: an idle
+    tick costs a few milliseconds, below the 10 ms resolution of /proc/<pid>/stat), else
+    utime + stime; None where unavailable."""
     try:
         threads = list(Path(f"/proc/{pid}/task").iterdir())
         return sum(int((t / "schedstat").read_text().split()[0]) for t in threads) / 1e9
     except (OSError, ValueError):
-        pass
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return process_cpu_seconds(pid)
 
 
 def memory_mb(pid: int) -> tuple[float, float] | None:
@@ -305,25 +264,14 @@ def backend_cpu_seconds(database_name: str) -> dict[int, float] | None:
     """CPU of each PostgreSQL backend connected to the database, by pid; None when the
     server's processes are not visible here (a remote server). Asked of the admin
     database, so that asking adds no backend to this one."""
-    admin_url = PG_ADMIN_URL.replace("postgresql+psycopg://", "postgresql://", 1)
-    with psycopg.connect(admin_url, autocommit=True) as admin:
+    with psycopg.connect(libpq(PG_ADMIN_URL), autocommit=True) as admin:
         pids = admin.execute(
             "SELECT pid FROM pg_stat_activity WHERE datname = %s", (database_name,)
         ).fetchall()
-    found = {pid: process_cpu_seconds(pid) for (pid,) in pids}
+    found = {pid: precise_cpu_seconds(pid) for (pid,) in pids}
     if any(cpu is None for cpu in found.values()):
         return None
     return {pid: cpu for pid, cpu in found.items() if cpu is not None}
-
-
-def machine_cpu() -> tuple[int, int] | None:
-    """(busy, total) jiffies over all cores, from /proc/stat; None where unavailable."""
-    try:
-        values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    except OSError:
-        return None
-    idle = values[3] + values[4]  # idle + iowait
-    return sum(values) - idle, sum(values)
 
 
 @dataclass(frozen=True)
@@ -338,7 +286,7 @@ def sample_cpu(pids: Sequence[int], url: str) -> CpuSample:
     postgres = not url.startswith("sqlite")
     return CpuSample(
         at=time.monotonic(),
-        processes={pid: process_cpu_seconds(pid) for pid in pids},
+        processes={pid: precise_cpu_seconds(pid) for pid in pids},
         backends=backend_cpu_seconds(database_name(url)) if postgres else None,
         machine=machine_cpu(),
     )
@@ -1044,14 +992,6 @@ def measure_idle(url: str, tasks_count: int, seconds: float) -> Idle:
 # --- Report --------------------------------------------------------------------------------
 
 
-def percentile(values: Sequence[float], fraction: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    rank = max(1, min(len(ordered), round(fraction * len(ordered) + 0.5)))
-    return ordered[rank - 1]
-
-
 def seconds_text(value: float) -> str:
     """Milliseconds below a second, seconds above."""
     return f"{value * 1000:.0f} ms" if abs(value) < 1 else f"{value:.2f} s"
@@ -1062,10 +1002,6 @@ def spread(values: Sequence[float]) -> str:
         f"p50 {seconds_text(percentile(values, 0.5))}, p99 {seconds_text(percentile(values, 0.99))}"
         f", max {seconds_text(max(values, default=float('nan')))}"
     )
-
-
-def percent(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.0%}"
 
 
 def mb(memory: tuple[float, float] | None) -> str:
@@ -1372,7 +1308,7 @@ def bench_database(
     if kind == "sqlite" and args.processes != [1]:
         print("(SQLite: one scheduler process only; see the docstring)")
     timeline = Timeline.ahead()
-    with database(kind) as url:
+    with database(kind, "backbeat_bench_sched") as url:
         engine = make_engine(url)
         try:
             started = time.perf_counter()

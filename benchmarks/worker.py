@@ -80,7 +80,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
@@ -88,7 +87,7 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import uuid4
 
 import psycopg
 from sqlalchemy import insert
@@ -97,11 +96,21 @@ from backbeat.config import Settings
 from backbeat.domain.dispatch import new_run
 from backbeat.domain.models import Task
 from backbeat.domain.runs import FINAL_STATUSES, Trigger
-from backbeat.services.keys import Caller
 from backbeat.services.tasks import TaskDraft
-from backbeat.store.migrate import upgrade
 from backbeat.store.tables import tasks as tasks_table
 from backbeat.wiring import Backbeat, build, run_defaults
+from common import (
+    SECRET,
+    Tenant,
+    database,
+    fmt,
+    libpq,
+    machine_cpu,
+    make_tenant,
+    percent,
+    percentile,
+    process_cpu_seconds,
+)
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -109,11 +118,6 @@ TIMED_WORKER = HERE / "timed_worker.py"
 # What timed_worker.py prints on its first step, and after a SIGUSR1 reset.
 READY_LINE = "timed worker: loop running"
 RESET_LINE = "timed worker: measurements reset"
-SECRET = "benchmark-secret-" + "x" * 40
-PG_ADMIN_URL = os.environ.get(
-    "BACKBEAT_BENCH_PG_URL",
-    os.environ.get("BACKBEAT_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"),
-)
 STARTUP_TIMEOUT = 120.0  # W interpreters importing the app at once, on a busy machine
 STOP_TIMEOUT = 60.0
 PAGE = 1000
@@ -123,43 +127,6 @@ DB_STEPS = ("claim", "context", "finish")
 
 
 # --- The database ----------------------------------------------------------------------------
-
-
-def libpq(url: str) -> str:
-    return url.replace("postgresql+psycopg://", "postgresql://", 1)
-
-
-@contextmanager
-def postgres_database() -> Iterator[str]:
-    """A new PostgreSQL database, migrated; dropped afterwards (its connections are cut)."""
-    name = f"backbeat_bench_worker_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(libpq(PG_ADMIN_URL), autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        url = f"{PG_ADMIN_URL.rpartition('/')[0]}/{name}"
-        backbeat = build(Settings(database_url=url, secret_key=SECRET))
-        try:
-            upgrade(backbeat.engine)
-        finally:
-            backbeat.close()
-        yield url
-    finally:
-        with psycopg.connect(libpq(PG_ADMIN_URL), autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-@dataclass(frozen=True)
-class Tenant:
-    account_id: UUID
-    artist_id: UUID
-    caller: Caller
-
-
-def make_tenant(backbeat: Backbeat) -> Tenant:
-    account = backbeat.admin.create_account("bench@example.com")
-    artist = backbeat.admin.create_artist("Bench Artist", account_id=account.id)
-    issued = backbeat.admin.create_key(account.id)
-    return Tenant(account.id, artist.id, Caller(account.id, issued.key.id))
 
 
 def empty_work(url: str) -> None:
@@ -216,15 +183,6 @@ def queue_runs(
 # --- Processes -------------------------------------------------------------------------------
 
 
-def process_cpu_seconds(pid: int) -> float | None:
-    """User + system CPU of a process (all threads), from /proc; None where unavailable."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def postgres_cpu_seconds() -> float | None:
     """CPU of the PostgreSQL server on this machine: its live processes, plus the children
     the postmaster has reaped (a backend's CPU moves into its parent's cutime when it exits),
@@ -243,16 +201,6 @@ def postgres_cpu_seconds() -> float | None:
         total += sum(int(value) for value in fields[11:15])  # utime stime cutime cstime
         seen = True
     return total / os.sysconf("SC_CLK_TCK") if seen else None
-
-
-def machine_cpu() -> tuple[float, float] | None:
-    """(busy, total) jiffies over all cores, from /proc/stat; None where unavailable."""
-    try:
-        values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    except OSError:
-        return None
-    idle = values[3] + values[4]  # idle + iowait
-    return sum(values) - idle, sum(values)
 
 
 @dataclass
@@ -716,24 +664,8 @@ def run_case(case: Case, url: str, tenant: Tenant, options: Options, directory: 
 # --- Report ----------------------------------------------------------------------------------
 
 
-def percentile(values: Sequence[float], fraction: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    rank = max(1, min(len(ordered), round(fraction * len(ordered) + 0.5)))
-    return ordered[rank - 1]
-
-
 def mean(values: Sequence[float]) -> float:
     return sum(values) / len(values) if values else float("nan")
-
-
-def fmt(value: float | None, spec: str = ".1f", suffix: str = "") -> str:
-    return "n/a" if value is None or math.isnan(value) else f"{value:{spec}}{suffix}"
-
-
-def percent(value: float | None) -> str:
-    return fmt(None if value is None else value * 100, ".0f", "%")
 
 
 def print_outcome(outcome: Outcome) -> None:
@@ -955,10 +887,13 @@ def main() -> None:
 
     started = time.perf_counter()
     outcomes: list[Outcome] = []
-    with postgres_database() as url, tempfile.TemporaryDirectory(prefix="bench-worker-") as logs:
+    with (
+        database("postgresql", "backbeat_bench_worker") as url,
+        tempfile.TemporaryDirectory(prefix="bench-worker-") as logs,
+    ):
         backbeat = build(Settings(database_url=url, secret_key=SECRET))
         try:
-            tenant = make_tenant(backbeat)
+            tenant = make_tenant(backbeat, "bench@example.com")
         finally:
             backbeat.close()
         print(f"## Worker throughput on PostgreSQL ({os.cpu_count()} CPUs)\n")
