@@ -54,6 +54,15 @@ def test_records_are_json_lines_with_an_event(captured: logging.Logger) -> None:
     assert line["ts"]
 
 
+def test_uvicorns_coloured_copy_of_the_message_is_dropped(captured: logging.Logger) -> None:
+    # uvicorn logs "Started server process [%d]" with extra={"color_message": <ANSI copy>}.
+    captured.info("Started server process [%d]", 42, extra={"color_message": "\x1b[36m%d\x1b[0m"})
+
+    [line] = lines(captured)
+    assert line["message"] == "Started server process [42]"
+    assert "color_message" not in line
+
+
 def test_secrets_are_masked_everywhere(captured: logging.Logger) -> None:
     captured.warning(
         "request with %s",
