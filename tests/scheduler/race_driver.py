@@ -8,6 +8,10 @@ Each tick that handled tasks appends one JSON line to `<control-dir>/<name>.prog
 (which instant it ticked at, how many runs it created), flushed at once, so the test can
 tell which process did what, even for a process it SIGKILLs. The first line, `started`,
 says the process is connected and ticking.
+
+While `<control-dir>/hold-<name>` exists, a dispatch transaction of this process waits just
+before its commit, holding the tasks it claimed: the test uses it to catch the process in the
+middle of dispatching, deterministically, and kill it there.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -22,11 +27,34 @@ from typing import IO
 
 from backbeat.config import Settings
 from backbeat.services.scheduler import Scheduler, TickReport
+from backbeat.store.uow import SqlUnitOfWork
 from backbeat.testing import FakeClock
 from backbeat.wiring import build
 
 SECRET = "race-driver-secret-" + "x" * 40
 PAUSE_SECONDS = 0.003  # between ticks: keep polling the instant without hogging a CPU
+HOLD_LIMIT_SECONDS = 60.0  # a hold the test forgot to lift must not hang the process
+
+
+def holding_before_commit(
+    factory: Callable[..., SqlUnitOfWork], hold: Path
+) -> Callable[..., SqlUnitOfWork]:
+    """Units of work whose commit waits while `hold` exists (the transaction stays open)."""
+
+    def make(write: bool = False) -> SqlUnitOfWork:
+        uow = factory(write=write)
+        commit = uow.commit
+
+        def commit_when_released() -> None:
+            deadline = time.monotonic() + HOLD_LIMIT_SECONDS
+            while hold.exists() and time.monotonic() < deadline:
+                time.sleep(0.002)
+            commit()
+
+        uow.commit = commit_when_released  # type: ignore[method-assign]
+        return uow
+
+    return make
 
 
 def read_now(control: Path) -> datetime:
@@ -62,7 +90,8 @@ def main() -> None:
     # The configured policy, with small batches: one tick is many short transactions, so the
     # processes interleave.
     policy = replace(backbeat.scheduler.policy, batch_size=args.batch_size)
-    scheduler = Scheduler(backbeat.uow, clock, policy)
+    uow = holding_before_commit(backbeat.uow, control / f"hold-{args.name}")
+    scheduler = Scheduler(uow, clock, policy)
     with (control / f"{args.name}.progress").open("a") as progress:
         started = False
         while not (control / "stop").exists():

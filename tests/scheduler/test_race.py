@@ -3,9 +3,11 @@
 Four real processes (tests/scheduler/race_driver.py) tick against the same 1,000 tasks, all on
 one cron, so every task falls due at the same instants and the processes compete for them,
 25 tasks per transaction. The test owns the simulated time and drives several fire times.
-During the second it freezes one process while that process holds claimed, uncommitted work,
-then SIGKILLs it; the others must take its share over. At the end every (task, fire time) has
-exactly one run, and nothing ran for a fire time that was never reached.
+During the second, every process is made to hold its first claimed batch open just before
+committing (a hold file the driver obeys); three are released and dispatch every other task
+around the fourth's locked rows; then the fourth is SIGKILLed with its batch uncommitted, and
+the others must take its share over. At the end every (task, fire time) has exactly one run,
+and nothing ran for a fire time that was never reached.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ SCHEDULE = "*/5 * * * *"
 CREATED_AT = datetime(2026, 1, 5, 12, 0, 30, tzinfo=UTC)  # first fire: 12:05
 FIRES = [datetime(2026, 1, 5, 12, 5, tzinfo=UTC) + timedelta(minutes=5 * i) for i in range(5)]
 KILL_DURING = FIRES[1]
+VICTIM = "B"
 NEVER_REACHED = FIRES[-1] + timedelta(minutes=5)  # every cursor must end here, unfired
 PAST_THE_FIRE = timedelta(seconds=2)  # where the simulated "now" sits for each fire
 STARTUP_TIMEOUT = 60.0  # four interpreters importing the whole app at once, on a busy CI box
@@ -190,52 +193,55 @@ def dispatch_state(engine: Engine, driver: Driver) -> str | None:
     return state
 
 
-def settled_state(engine: Engine, frozen: Driver) -> str | None:
-    """The frozen driver's dispatch_state once its backend has finished any statement the
-    driver sent before it was frozen; None if the statement is still waiting (on a lock)."""
-    deadline = time.monotonic() + 1.0
-    while (state := dispatch_state(engine, frozen)) == "active":
-        if time.monotonic() > deadline:
-            return None
-        time.sleep(0.001)
-    return state
+def hold(control: Path, driver: Driver) -> Path:
+    """The file that keeps the driver's dispatch transactions open before their commit."""
+    return control / f"hold-{driver.name}"
 
 
-def kill_in_mid_dispatch(engine: Engine, drivers: list[Driver], fire: datetime) -> Driver:
-    """SIGKILL a driver while it holds claimed tasks it has not committed.
+def kill_in_mid_dispatch(
+    engine: Engine, drivers: list[Driver], control: Path, fire: datetime
+) -> Driver:
+    """SIGKILL the victim while it holds claimed tasks it has not committed.
 
-    Checking and then killing would race the driver's commit, so a candidate is frozen
-    (SIGSTOP) first. Once its backend has finished any statement in flight, "idle in
-    transaction" means the transaction is open and, the client being frozen, cannot commit.
-    If it had committed after all, the driver is thawed and the search goes on.
+    Every driver was told to hold (before the fire's instant was published), so each claims a
+    batch and waits with its transaction open: "idle in transaction" with a transaction id.
+    The others are released and dispatch every task but the victim's locked batch (SKIP
+    LOCKED passes it by); then the victim dies there, and PostgreSQL rolls its work back.
     """
-    deadline = time.monotonic() + FIRE_TIMEOUT
-    while time.monotonic() < deadline:
-        if 0 < runs_for(engine, fire) < TASKS:
-            for driver in drivers:
-                if dispatch_state(engine, driver) is None:
-                    continue
-                driver.process.send_signal(signal.SIGSTOP)
-                if settled_state(engine, driver) == "idle in transaction":
-                    # Its claimed tasks stay locked, so nobody else can take them until it
-                    # dies and PostgreSQL rolls its work back.
-                    assert tasks_still_due(engine, fire) > 0
-                    driver.process.kill()
-                    driver.process.wait(timeout=EXIT_TIMEOUT)
-                    return driver
-                driver.process.send_signal(signal.SIGCONT)
-        time.sleep(0.001)
-    raise AssertionError("never caught a driver in the middle of dispatching")
+    victim = next(driver for driver in drivers if driver.name == VICTIM)
+
+    def holding(driver: Driver) -> bool:
+        return dispatch_state(engine, driver) == "idle in transaction"
+
+    wait_until(lambda: all(holding(d) for d in drivers), FIRE_TIMEOUT, "every batch held")
+    assert runs_for(engine, fire) == 0
+    for driver in drivers:
+        if driver is not victim:
+            hold(control, driver).unlink()
+
+    def all_but_the_held_batch() -> bool:
+        return runs_for(engine, fire) == TASKS - BATCH_SIZE
+
+    wait_until(all_but_the_held_batch, FIRE_TIMEOUT, "every task but the victim's batch")
+    assert holding(victim)
+    assert tasks_still_due(engine, fire) == BATCH_SIZE
+    victim.process.kill()
+    victim.process.wait(timeout=EXIT_TIMEOUT)
+    hold(control, victim).unlink()
+    return victim
 
 
 def drive_fires(observer: Engine, drivers: list[Driver], control: Path) -> Driver:
     """Move the simulated time past each fire in turn, waiting each time for every task's
-    cursor to pass it; during KILL_DURING, kill a driver mid-dispatch. Returns the victim."""
+    cursor to pass it; during KILL_DURING, kill the victim mid-dispatch. Returns it."""
     killed: Driver | None = None
     for fire in FIRES:
+        if fire == KILL_DURING:
+            for driver in drivers:
+                hold(control, driver).touch()
         set_simulated_now(control, fire + PAST_THE_FIRE)
         if fire == KILL_DURING:
-            killed = kill_in_mid_dispatch(observer, drivers, fire)
+            killed = kill_in_mid_dispatch(observer, drivers, control, fire)
 
         def all_moved_past(fire: datetime = fire) -> bool:
             return tasks_still_due(observer, fire) == 0
@@ -286,12 +292,10 @@ def test_racing_schedulers_dispatch_every_fire_exactly_once(
         created = {driver.name: driver.runs_created_by_fire() for driver in drivers}
         for fire in FIRES:
             reported = sum(by_fire[fire] for by_fire in created.values())
-            if fire == KILL_DURING:
-                # The killed process's last tick died before reporting its committed batches.
-                assert reported <= TASKS
-                assert sum(created[driver.name][fire] for driver in survivors) > 0
-            else:
-                assert reported == TASKS, (fire, created)
+            assert reported == TASKS, (fire, created)
+        # The victim committed nothing for the fire it died in: the others made every run.
+        assert created[killed.name][KILL_DURING] == 0
+        assert sum(created[driver.name][KILL_DURING] for driver in survivors) == TASKS
         shared = [fire for fire in FIRES if sum(c[fire] > 0 for c in created.values()) > 1]
         assert shared, f"one process did all the work: {created}"
         # SKIP LOCKED plus the cursor's compare-and-set mean no process even tries a fire that
