@@ -9,7 +9,6 @@ boundary (BACKBEAT_CLOCK_START), so an every-minute task fires within seconds.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -17,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +26,7 @@ import pytest
 from backbeat.agents.tools.registry import NOT_ON_TEAM
 from backbeat.testing.fake_models import ErrorReply, FakeModelServer, Reply, ToolCallReply
 from tests.acceptance.conftest import Server, clean_env, cli_json, serving
-from tests.tools.helpers import LocalSmtpServer
+from tests.tools.helpers import LocalHttpServer, LocalSmtpServer, send
 
 pytestmark = pytest.mark.slow
 
@@ -59,29 +58,11 @@ RUN_TIMEOUT = 30.0  # seconds a run may take once it exists, on a loaded machine
 def page_server() -> Iterator[str]:
     """A stdlib HTTP server on 127.0.0.1 serving the artist's news page; yields its URL."""
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            found = self.path == PAGE_PATH
-            body = PAGE_HTML if found else b"not found"
-            self.send_response(200 if found else 404)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+    def news(handler: BaseHTTPRequestHandler, _server: LocalHttpServer) -> None:
+        send(handler, 200, PAGE_HTML, "text/html; charset=utf-8")
 
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    httpd.daemon_threads = True
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}{PAGE_PATH}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(5)
+    with LocalHttpServer({PAGE_PATH: news}) as server:
+        yield server.url(PAGE_PATH)
 
 
 @pytest.fixture

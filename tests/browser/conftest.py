@@ -11,21 +11,19 @@ from __future__ import annotations
 
 import os
 import shutil
-import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, sync_playwright
 
 from backbeat.testing.fake_models import FakeModelServer
 from tests.acceptance.conftest import Server, clean_env, cli_json, serving
-from tests.tools.helpers import LocalSmtpServer
+from tests.tools.helpers import LocalHttpServer, LocalSmtpServer, send
 
 # The flags a headless Chromium needs on these machines (as root, on a closed network).
 # Playwright adds --headless itself and gives every launch a new, empty profile directory.
@@ -81,29 +79,11 @@ def chromium_path() -> str:
 def page_server() -> Iterator[str]:
     """The artist's news page on 127.0.0.1, for the fetch_web_page tool; yields its URL."""
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            found = self.path == PAGE_PATH
-            body = PAGE_HTML if found else b"not found"
-            self.send_response(200 if found else 404)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+    def news(handler: BaseHTTPRequestHandler, _server: LocalHttpServer) -> None:
+        send(handler, 200, PAGE_HTML, "text/html; charset=utf-8")
 
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    httpd.daemon_threads = True
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}{PAGE_PATH}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(5)
+    with LocalHttpServer({PAGE_PATH: news}) as server:
+        yield server.url(PAGE_PATH)
 
 
 @dataclass(frozen=True)
