@@ -30,7 +30,7 @@ from backbeat.domain.errors import InvalidInput, NotFound
 from backbeat.domain.models import Run
 from backbeat.domain.runs import RunStatus
 from backbeat.services.keys import Caller
-from backbeat.services.tasks import UNSET, TaskDraft, TaskPatch, TaskView
+from backbeat.services.tasks import TaskView
 from backbeat.wiring import Backbeat
 
 # The key id of every CLI caller: no key is presented, the operator acts with the account's
@@ -224,17 +224,7 @@ def tasks_create(
         misfire_grace_seconds=misfire_grace_seconds,
         max_attempts=max_attempts,
     )
-    valid = checked(CreateTaskRequest, body)
-    draft = TaskDraft(
-        title=valid.title,
-        prompt=valid.prompt,
-        schedule=valid.schedule,
-        artist_account_id=UUID(valid.artist_account_id),
-        timezone=valid.timezone,
-        model=valid.model,
-        misfire_grace_seconds=valid.misfire_grace_seconds,
-        max_attempts=valid.max_attempts,
-    )
+    draft = checked(CreateTaskRequest, body).draft()
     with acting_for(account) as (backbeat, caller):
         view = backbeat.tasks.create(caller, draft)
     if as_json:
@@ -281,13 +271,7 @@ def tasks_update(
             "--timezone, --model, --artist, --enable/--disable",
             2,
         )
-    valid = checked(UpdateTaskRequest, {"id": str(task_id), **changes})
-    values: dict[str, Any] = {}
-    for name in TaskPatch.__dataclass_fields__:
-        if name in valid.model_fields_set:
-            value = getattr(valid, name)
-            values[name] = UUID(value) if name == "artist_account_id" else value
-    patch = TaskPatch(**{name: values.get(name, UNSET) for name in TaskPatch.__dataclass_fields__})
+    patch = checked(UpdateTaskRequest, {"id": str(task_id), **changes}).patch()
     with acting_for(account) as (backbeat, caller):
         view = backbeat.tasks.update(caller, task_id, patch)
     if as_json:

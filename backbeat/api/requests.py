@@ -7,12 +7,14 @@ first error into `{"error": message, "missing_fields": [field]}` (api/validation
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, Any
+from uuid import UUID
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
 from backbeat.domain.cron import Schedule, ScheduleError, is_valid_zone
+from backbeat.services.tasks import UNSET, TaskDraft, TaskPatch
 
 # Zod's UUID rule: 8-4-4-4-12 hex, version 1-8, variant 8/9/a/b, or the nil / max UUIDs.
 _UUID = re.compile(
@@ -179,6 +181,20 @@ class CreateTaskRequest(_Strict):
     misfire_grace_seconds: GraceSeconds = None
     max_attempts: MaxAttempts = None
 
+    def draft(self) -> TaskDraft:
+        """What TaskService.create takes (the API, the dashboard and the CLI all build it so)."""
+        return TaskDraft(
+            title=self.title,
+            prompt=self.prompt,
+            schedule=self.schedule,
+            artist_account_id=UUID(self.artist_account_id),
+            account_id=None if self.account_id is None else UUID(self.account_id),
+            timezone=self.timezone,
+            model=self.model,
+            misfire_grace_seconds=self.misfire_grace_seconds,
+            max_attempts=self.max_attempts,
+        )
+
 
 class UpdateTaskRequest(_Strict):
     """JSON object with `id` and optional fields to merge onto the task."""
@@ -211,6 +227,16 @@ class UpdateTaskRequest(_Strict):
     ] = None
     misfire_grace_seconds: GraceSeconds = None
     max_attempts: MaxAttempts = None
+
+    def patch(self) -> TaskPatch:
+        """What TaskService.update takes: the fields the request gave, the rest UNSET."""
+        given: dict[str, Any] = {}
+        for name in self.model_fields_set & set(TaskPatch.__dataclass_fields__):
+            value = getattr(self, name)
+            given[name] = UUID(value) if name == "artist_account_id" else value
+        return TaskPatch(
+            **{name: given.get(name, UNSET) for name in TaskPatch.__dataclass_fields__}
+        )
 
 
 class DeleteTaskRequest(BaseModel):

@@ -9,7 +9,7 @@ from uuid import UUID
 from backbeat.api.requests import CreateTaskRequest, UpdateTaskRequest
 from backbeat.api.validation import validate
 from backbeat.domain.errors import InvalidInput
-from backbeat.services.tasks import UNSET, TaskDraft, TaskPatch, TaskView
+from backbeat.services.tasks import TaskDraft, TaskPatch, TaskView
 
 FIELDS = ("title", "prompt", "schedule", "timezone", "model", "artist_account_id")
 # A nil UUID stands in for the task id when only a schedule is checked (the preview).
@@ -65,12 +65,7 @@ def _given(form: dict[str, str]) -> dict[str, Any]:
 
 def patch_from(task_id: UUID, form: dict[str, str]) -> TaskPatch:
     """The change the edit form asks for, or InvalidInput with the API's message."""
-    valid = validate(UpdateTaskRequest, {"id": str(task_id), **_given(form)})
-    values: dict[str, Any] = {}
-    for name in valid.model_fields_set & set(TaskPatch.__dataclass_fields__):
-        value = getattr(valid, name)
-        values[name] = UUID(value) if name == "artist_account_id" else value
-    return TaskPatch(**{name: values.get(name, UNSET) for name in TaskPatch.__dataclass_fields__})
+    return validate(UpdateTaskRequest, {"id": str(task_id), **_given(form)}).patch()
 
 
 def draft_from(form: dict[str, str], account_id: UUID | None) -> TaskDraft:
@@ -79,16 +74,7 @@ def draft_from(form: dict[str, str], account_id: UUID | None) -> TaskDraft:
     data |= {"artist_account_id": form.get("artist_account_id", "")} | _given(form)
     if account_id is not None:
         data["account_id"] = str(account_id)
-    valid = validate(CreateTaskRequest, data)
-    return TaskDraft(
-        title=valid.title,
-        prompt=valid.prompt,
-        schedule=valid.schedule,
-        artist_account_id=UUID(valid.artist_account_id),
-        account_id=None if valid.account_id is None else UUID(valid.account_id),
-        timezone=valid.timezone,
-        model=valid.model,
-    )
+    return validate(CreateTaskRequest, data).draft()
 
 
 def check_schedule(schedule: str, timezone: str) -> None:

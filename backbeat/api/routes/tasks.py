@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends
@@ -18,7 +17,7 @@ from backbeat.api.requests import CreateTaskRequest, DeleteTaskRequest, UpdateTa
 from backbeat.api.responses import JSON
 from backbeat.api.serialize import task_json
 from backbeat.api.validation import parse_query, validate
-from backbeat.services.tasks import UNSET, TaskDraft, TaskPatch, TaskView
+from backbeat.services.tasks import TaskView
 
 router = APIRouter(dependencies=[Depends(current_caller)], tags=["tasks"])
 
@@ -51,33 +50,17 @@ def list_tasks(request: Request, caller: CallerDep) -> Response:
 def create_task(request: Request, caller: CallerDep, body: BodyDep) -> Response:
     parse_query(request.query_params.multi_items(), {})
     valid = validate(CreateTaskRequest, body)
-    draft = TaskDraft(
-        title=valid.title,
-        prompt=valid.prompt,
-        schedule=valid.schedule,
-        artist_account_id=UUID(valid.artist_account_id),
-        account_id=None if valid.account_id is None else UUID(valid.account_id),
-        timezone=valid.timezone,
-        model=valid.model,
-        misfire_grace_seconds=valid.misfire_grace_seconds,
-        max_attempts=valid.max_attempts,
-    )
-    return _tasks([backbeat(request).tasks.create(caller, draft)])
+    return _tasks([backbeat(request).tasks.create(caller, valid.draft())])
 
 
 @router.patch("/api/tasks", **docs.UPDATE_TASK)
 def update_task(request: Request, caller: CallerDep, body: BodyDep) -> Response:
     parse_query(request.query_params.multi_items(), {})
     valid = validate(UpdateTaskRequest, body)
-    given = valid.model_fields_set
-    values: dict[str, Any] = {}
-    for name in TaskPatch.__dataclass_fields__:
-        if name in given:
-            value = getattr(valid, name)
-            values[name] = UUID(value) if name == "artist_account_id" else value
-    patch = TaskPatch(**{name: values.get(name, UNSET) for name in TaskPatch.__dataclass_fields__})
     account_id = None if valid.account_id is None else UUID(valid.account_id)
-    view = backbeat(request).tasks.update(caller, UUID(valid.id), patch, account_id=account_id)
+    view = backbeat(request).tasks.update(
+        caller, UUID(valid.id), valid.patch(), account_id=account_id
+    )
     return _tasks([view])
 
 
