@@ -23,6 +23,7 @@ from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, s
 
 from backbeat.testing.fake_models import FakeModelServer
 from tests.acceptance.conftest import Server, clean_env, cli_json, serving
+from tests.browser.accessibility import accessibility_problems
 from tests.tools.helpers import LocalHttpServer, LocalSmtpServer, send
 
 # The flags a headless Chromium needs on these machines (as root, on a closed network).
@@ -205,10 +206,15 @@ class Tab:
     def shoot(self, name: str) -> Path:
         """A full-page screenshot into the test's folder (numbered, in visiting order); and,
         when $BACKBEAT_SCREENSHOT_DIR is set, `name.png` there: the page down to the end of
-        its content, at most SHOWN_HEIGHT pixels tall (as the README shows them)."""
+        its content, at most SHOWN_HEIGHT pixels tall (as the README shows them).
+
+        Every page state photographed is also audited (tests/browser/accessibility.py):
+        contrast, labels, names. A problem fails the test, after the screenshot is saved."""
         path = self.shots / f"{len(self.taken) + 1:02d}-{name}.png"
         self.page.screenshot(path=path, full_page=True)
         self.taken.append(path)
+        problems = accessibility_problems(self.page)
+        assert not problems, f"accessibility, page {name!r}:\n" + "\n".join(problems)
         if self.extra_shots is not None:
             bottom = self.page.evaluate(CONTENT_BOTTOM)
             height = max(200, min(int(bottom), SHOWN_HEIGHT))

@@ -2,7 +2,9 @@
 keyboard, create a task through the form (its schedule previewed live as it is typed), see its
 next fire times, pause it, run it now against the fake model server, watch the run page poll
 its way to COMPLETED, and read its output; then the task's history, the tasks page and a
-delete. No console error, uncaught exception or CSP violation anywhere.
+delete. No console error, uncaught exception or CSP violation anywhere, and no accessibility
+problem (WCAG AA contrast, labels, accessible names: tests/browser/accessibility.py) on any
+page state photographed.
 
 Every page visited is saved as a full-page screenshot under the test's temporary folder
 (`screenshots/NN-name.png`), and also as `name.png` in $BACKBEAT_SCREENSHOT_DIR when that is
