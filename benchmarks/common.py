@@ -8,20 +8,16 @@ import math
 import os
 import random
 import tempfile
-import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from uuid import UUID
 
-import psycopg
-
 from backbeat.domain.models import Task
 from backbeat.services.keys import Caller
 from backbeat.services.tasks import TaskDraft
-from backbeat.store.engine import make_engine
-from backbeat.store.migrate import upgrade
+from backbeat.testing.databases import migrate, throwaway_postgres
 from backbeat.wiring import Backbeat
 
 SECRET = "benchmark-secret-" + "x" * 40
@@ -41,24 +37,6 @@ PROMPT = (
 # --- Databases -----------------------------------------------------------------------------
 
 
-def libpq(url: str) -> str:
-    """The URL psycopg takes, from the one SQLAlchemy takes."""
-    return url.replace("postgresql+psycopg://", "postgresql://", 1)
-
-
-@contextmanager
-def postgres_database(prefix: str = "backbeat_bench") -> Iterator[str]:
-    """A new, empty PostgreSQL database, dropped afterwards (its connections are cut)."""
-    name = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(libpq(PG_ADMIN_URL), autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{PG_ADMIN_URL.rpartition('/')[0]}/{name}"
-    finally:
-        with psycopg.connect(libpq(PG_ADMIN_URL), autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 @contextmanager
 def sqlite_database() -> Iterator[str]:
     """A SQLite file in a temporary folder, removed afterwards."""
@@ -70,13 +48,12 @@ def sqlite_database() -> Iterator[str]:
 def database(kind: str, prefix: str = "backbeat_bench") -> Iterator[str]:
     """A migrated, empty database of this kind ("postgresql" or "sqlite"), removed
     afterwards."""
-    source = postgres_database(prefix) if kind == "postgresql" else sqlite_database()
-    with source as url:
-        engine = make_engine(url)
-        try:
-            upgrade(engine)
-        finally:
-            engine.dispose()
+    if kind == "postgresql":
+        with throwaway_postgres(PG_ADMIN_URL, prefix, migrated=True) as url:
+            yield url
+        return
+    with sqlite_database() as url:
+        migrate(url)
         yield url
 
 

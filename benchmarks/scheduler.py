@@ -134,13 +134,13 @@ from backbeat.store.tables import attempts, runs, tasks
 from backbeat.store.tasks import SqlScheduleRepository
 from backbeat.store.uow import SqlUnitOfWork
 from backbeat.testing import FakeClock
+from backbeat.testing.databases import libpq
 from backbeat.wiring import build
 from common import (
     PG_ADMIN_URL,
     PROMPT,
     SECRET,
     database,
-    libpq,
     machine_cpu,
     percent,
     percentile,
@@ -824,8 +824,7 @@ class TaskScans:
 
     @staticmethod
     def read(url: str) -> TaskScans:
-        libpq = url.replace("postgresql+psycopg://", "postgresql://", 1)
-        with psycopg.connect(libpq, autocommit=True) as connection:
+        with psycopg.connect(libpq(url), autocommit=True) as connection:
             row = connection.execute(
                 "SELECT seq_scan, seq_tup_read, coalesce(idx_scan, 0),"
                 " coalesce(idx_tup_fetch, 0) FROM pg_stat_user_tables WHERE relname = 'tasks'"

@@ -98,13 +98,13 @@ from backbeat.domain.models import Task
 from backbeat.domain.runs import FINAL_STATUSES, Trigger
 from backbeat.services.tasks import TaskDraft
 from backbeat.store.tables import tasks as tasks_table
+from backbeat.testing.databases import libpq
 from backbeat.wiring import Backbeat, build, run_defaults
 from common import (
     SECRET,
     Tenant,
     database,
     fmt,
-    libpq,
     machine_cpu,
     make_tenant,
     percent,

@@ -16,7 +16,6 @@ from starlette.testclient import TestClient
 from backbeat.api.app import create_app
 from backbeat.config import Settings
 from backbeat.store.engine import make_engine
-from backbeat.store.migrate import upgrade
 from backbeat.testing import FakeClock
 from backbeat.wiring import Backbeat, build
 from tests.databases import SqliteTemplate, postgres_database, truncate_all
@@ -31,10 +30,7 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> SqliteTemplate:
 
 @pytest.fixture(scope="session")
 def pg_session_url() -> Iterator[str]:
-    with postgres_database() as url:
-        engine = make_engine(url)
-        upgrade(engine)
-        engine.dispose()
+    with postgres_database(migrated=True) as url:
         yield url
 
 

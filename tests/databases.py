@@ -5,43 +5,28 @@ from __future__ import annotations
 
 import os
 import shutil
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import psycopg
 from sqlalchemy import Engine
 
 from backbeat.store.engine import make_engine
 from backbeat.store.migrate import upgrade
 from backbeat.store.tables import metadata
+from backbeat.testing.databases import throwaway_postgres
 
 PG_ADMIN_URL = os.environ.get(
     "BACKBEAT_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
 
 
-def _libpq(url: str) -> str:
-    return url.replace("postgresql+psycopg://", "postgresql://", 1)
-
-
-def pg_url(database: str) -> str:
-    base, _, _ = PG_ADMIN_URL.rpartition("/")
-    return f"{base}/{database}"
-
-
 @contextmanager
-def postgres_database(prefix: str = "backbeat_test") -> Iterator[str]:
-    """A new, empty PostgreSQL database; dropped afterwards (its connections are cut)."""
-    name = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(_libpq(PG_ADMIN_URL), autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield pg_url(name)
-    finally:
-        with psycopg.connect(_libpq(PG_ADMIN_URL), autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+def postgres_database(prefix: str = "backbeat_test", *, migrated: bool = False) -> Iterator[str]:
+    """A new PostgreSQL database (empty, or at the newest schema when `migrated`); dropped
+    afterwards (its connections are cut)."""
+    with throwaway_postgres(PG_ADMIN_URL, prefix, migrated=migrated) as url:
+        yield url
 
 
 def truncate_all(engine: Engine) -> None:

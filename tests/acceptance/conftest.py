@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +16,8 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.processes import clean_env, free_port
+
 # The installed console script, and the module form; the server is started the second way.
 CONSOLE_SCRIPT = [str(Path(sys.executable).with_name("backbeat"))]
 MODULE = [sys.executable, "-m", "backbeat"]
@@ -25,21 +25,6 @@ MODULE = [sys.executable, "-m", "backbeat"]
 STARTUP_TIMEOUT = 20.0
 SHUTDOWN_TIMEOUT = 10.0
 CLI_TIMEOUT = 60.0
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def clean_env(**settings: str) -> dict[str, str]:
-    """This environment without any inherited BACKBEAT_* setting, plus `settings`."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith("BACKBEAT_")}
-    env["PYTHONUNBUFFERED"] = "1"
-    env.update(settings)
-    return env
 
 
 def run_cli(

@@ -12,11 +12,9 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +23,9 @@ import pytest
 
 from backbeat.agents.tools.registry import NOT_ON_TEAM
 from backbeat.testing.fake_models import ErrorReply, FakeModelServer, Reply, ToolCallReply
-from tests.acceptance.conftest import Server, clean_env, cli_json, serving
-from tests.tools.helpers import LocalHttpServer, LocalSmtpServer, send
+from tests.acceptance.conftest import Server, cli_json, serving
+from tests.processes import clean_env
+from tests.tools.helpers import LocalSmtpServer, serve_page
 
 pytestmark = pytest.mark.slow
 
@@ -52,17 +51,6 @@ RUN_TIMEOUT = 30.0  # seconds a run may take once it exists, on a loaded machine
 
 
 # Local servers
-
-
-@contextmanager
-def page_server() -> Iterator[str]:
-    """A stdlib HTTP server on 127.0.0.1 serving the artist's news page; yields its URL."""
-
-    def news(handler: BaseHTTPRequestHandler, _server: LocalHttpServer) -> None:
-        send(handler, 200, PAGE_HTML, "text/html; charset=utf-8")
-
-    with LocalHttpServer({PAGE_PATH: news}) as server:
-        yield server.url(PAGE_PATH)
 
 
 @pytest.fixture
@@ -255,7 +243,7 @@ def tool_results(request_messages: list[dict[str, Any]]) -> list[str]:
 def test_a_due_task_fetches_a_page_and_emails_the_team(
     tmp_path: Path, models: FakeModelServer, smtp: LocalSmtpServer
 ) -> None:
-    with page_server() as page_url:
+    with serve_page(PAGE_PATH, PAGE_HTML) as page_url:
         env = serve_env(tmp_path, models, smtp, BACKBEAT_CLOCK_START="2026-01-08T08:59:54Z")
         team = make_team(env)
         models.script(

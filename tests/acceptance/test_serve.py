@@ -16,13 +16,12 @@ from tests.acceptance.conftest import (
     MODULE,
     STARTUP_TIMEOUT,
     Server,
-    clean_env,
     cli_json,
-    free_port,
     run_cli,
     serving,
 )
 from tests.databases import postgres_database
+from tests.processes import clean_env, free_port
 
 pytestmark = pytest.mark.slow
 

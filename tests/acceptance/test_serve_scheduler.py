@@ -14,7 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.acceptance.conftest import clean_env, cli_json, start_server
+from tests.acceptance.conftest import cli_json, start_server
+from tests.processes import clean_env
 
 
 def _at(text: str) -> datetime:

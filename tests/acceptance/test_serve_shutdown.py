@@ -11,7 +11,8 @@ import httpx
 import pytest
 
 from backbeat.testing.fake_models import Delay, FakeModelServer, Reply
-from tests.acceptance.conftest import clean_env, cli_json, start_server
+from tests.acceptance.conftest import cli_json, start_server
+from tests.processes import clean_env
 
 
 @pytest.mark.slow

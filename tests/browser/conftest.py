@@ -13,18 +13,17 @@ import os
 import shutil
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, sync_playwright
 
 from backbeat.testing.fake_models import FakeModelServer
-from tests.acceptance.conftest import Server, clean_env, cli_json, serving
+from tests.acceptance.conftest import Server, cli_json, serving
 from tests.browser.accessibility import accessibility_problems
-from tests.tools.helpers import LocalHttpServer, LocalSmtpServer, send
+from tests.processes import clean_env
+from tests.tools.helpers import LocalSmtpServer, serve_page
 
 # The flags a headless Chromium needs on these machines (as root, on a closed network).
 # Playwright adds --headless itself and gives every launch a new, empty profile directory.
@@ -76,17 +75,6 @@ def chromium_path() -> str:
 # --- Local servers ---------------------------------------------------------------------------
 
 
-@contextmanager
-def page_server() -> Iterator[str]:
-    """The artist's news page on 127.0.0.1, for the fetch_web_page tool; yields its URL."""
-
-    def news(handler: BaseHTTPRequestHandler, _server: LocalHttpServer) -> None:
-        send(handler, 200, PAGE_HTML, "text/html; charset=utf-8")
-
-    with LocalHttpServer({PAGE_PATH: news}) as server:
-        yield server.url(PAGE_PATH)
-
-
 @dataclass(frozen=True)
 class Site:
     """A running Backbeat with one account (key in hand), its artist, and its helpers."""
@@ -126,7 +114,11 @@ def make_account(env: dict[str, str]) -> tuple[str, str, str]:
 def site(tmp_path: Path) -> Iterator[Site]:
     """`python -m backbeat serve` on a SQLite file, its Anthropic provider pointed at a fake
     model server, send_email at a local SMTP server; stopped (SIGINT) afterwards."""
-    with FakeModelServer() as models, LocalSmtpServer() as smtp, page_server() as news_url:
+    with (
+        FakeModelServer() as models,
+        LocalSmtpServer() as smtp,
+        serve_page(PAGE_PATH, PAGE_HTML) as news_url,
+    ):
         env = clean_env(
             BACKBEAT_DATABASE_URL=f"sqlite:///{tmp_path / 'backbeat.db'}",
             BACKBEAT_CLOCK_START=CLOCK_START,

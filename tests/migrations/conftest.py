@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import Engine
 
 from backbeat.store.engine import make_engine
+from backbeat.testing.databases import libpq
 from tests.databases import postgres_database
 
 NAMES = ("migrated", "created")
@@ -31,8 +32,7 @@ def pg_databases() -> Iterator[dict[str, str]]:
 
 
 def _emptied(url: str) -> str:
-    libpq = url.replace("postgresql+psycopg://", "postgresql://", 1)
-    with psycopg.connect(libpq, autocommit=True) as connection:
+    with psycopg.connect(libpq(url), autocommit=True) as connection:
         connection.execute("DROP SCHEMA public CASCADE")
         connection.execute("CREATE SCHEMA public")
     return url

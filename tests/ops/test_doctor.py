@@ -29,7 +29,8 @@ from backbeat.store.migrate import upgrade
 from backbeat.testing.fake_models import ErrorReply, FakeModelServer
 from tests.conftest import SECRET
 from tests.databases import postgres_database
-from tests.tools.helpers import LocalSmtpServer, authenticator, free_port
+from tests.processes import clean_env, free_port
+from tests.tools.helpers import LocalSmtpServer, authenticator
 
 # The test relay wants AUTH over plain TCP, which aiosmtpd (rightly) warns about.
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
@@ -395,8 +396,7 @@ def test_a_setting_that_does_not_parse(tmp_path: Path) -> None:
 
 
 def run_doctor(env: dict[str, str | None], *args: str) -> subprocess.CompletedProcess[str]:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("BACKBEAT_")}
-    environment.update({k: v for k, v in env.items() if v is not None})
+    environment = clean_env(**{k: v for k, v in env.items() if v is not None})
     return subprocess.run(
         [CONSOLE_SCRIPT, "doctor", *args],
         env=environment,

@@ -21,10 +21,22 @@ from backbeat.api.routes import ops
 from backbeat.store.engine import make_engine
 from backbeat.store.migrate import head_revision, upgrade
 from backbeat.testing import FakeClock
+from backbeat.testing.databases import libpq
 from tests.conftest import make_backbeat, make_tenant
 from tests.databases import PG_ADMIN_URL, postgres_database
+from tests.processes import free_port
 
 READY = {"status": "ready", "checks": {"database": "ok", "migrations": "ok"}}
+
+
+def database_down(reason: str) -> dict[str, object]:
+    """/readyz's body when the database does not answer (migrations are then not checked)."""
+    return {
+        "status": "not ready",
+        "checks": {"database": f"not answering: {reason}", "migrations": "not checked"},
+    }
+
+
 HEAD = "0003"
 
 
@@ -53,13 +65,6 @@ def timed_get(client: TestClient, path: str) -> tuple[float, int, object]:
     return time.monotonic() - started, response.status_code, response.json()
 
 
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 @contextmanager
 def black_hole() -> Iterator[int]:
     """A port that accepts TCP connections and never says a word: a hung database server."""
@@ -70,9 +75,7 @@ def black_hole() -> Iterator[int]:
 
 
 def _admin(sql: str, *params: str) -> None:
-    with psycopg.connect(
-        PG_ADMIN_URL.replace("postgresql+psycopg://", "postgresql://", 1), autocommit=True
-    ) as admin:
+    with psycopg.connect(libpq(PG_ADMIN_URL), autocommit=True) as admin:
         admin.execute(sql, params)
 
 
@@ -120,7 +123,7 @@ def test_healthz_answers_200_with_no_credentials(sqlite_url: str, clock: FakeClo
 
 
 def test_healthz_does_not_touch_the_database(clock: FakeClock) -> None:
-    url = f"postgresql+psycopg://postgres@127.0.0.1:{closed_port()}/gone"
+    url = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/gone"
     with client_for(url, clock) as client:
         response = client.get("/healthz")
         assert response.status_code == 200
@@ -222,13 +225,7 @@ def test_readyz_when_the_database_goes_away_and_comes_back(clock: FakeClock) -> 
                 try:
                     took, status, body = timed_get(client, "/readyz")
                     assert status == 503
-                    assert body == {
-                        "status": "not ready",
-                        "checks": {
-                            "database": "not answering: the database does not exist",
-                            "migrations": "not checked",
-                        },
-                    }
+                    assert body == database_down("the database does not exist")
                     assert took < 1.5
                     assert client.get("/healthz").status_code == 200  # alive all the same
                 finally:
@@ -242,17 +239,11 @@ def test_readyz_when_the_database_goes_away_and_comes_back(clock: FakeClock) -> 
 
 
 def test_readyz_when_the_database_port_is_closed(clock: FakeClock) -> None:
-    url = f"postgresql+psycopg://postgres@127.0.0.1:{closed_port()}/backbeat"
+    url = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/backbeat"
     with client_for(url, clock) as client:
         took, status, body = timed_get(client, "/readyz")
         assert status == 503
-        assert body == {
-            "status": "not ready",
-            "checks": {
-                "database": "not answering: connection refused",
-                "migrations": "not checked",
-            },
-        }
+        assert body == database_down("connection refused")
         assert took < 1.5
 
 
@@ -262,10 +253,7 @@ def test_readyz_answers_quickly_when_the_database_hangs(clock: FakeClock) -> Non
         with client_for(url, clock) as client:
             took, status, body = timed_get(client, "/readyz")
             assert status == 503
-            assert body == {
-                "status": "not ready",
-                "checks": {"database": "not answering: timed out", "migrations": "not checked"},
-            }
+            assert body == database_down("timed out")
             assert took < ops.READY_DEADLINE + 0.5
 
 
@@ -276,13 +264,7 @@ def test_readyz_gives_up_at_its_deadline(clock: FakeClock, monkeypatch: pytest.M
         with client_for(url, clock) as client:
             took, status, body = timed_get(client, "/readyz")
             assert status == 503
-            assert body == {
-                "status": "not ready",
-                "checks": {
-                    "database": "not answering: no answer within 0.3 s",
-                    "migrations": "not checked",
-                },
-            }
+            assert body == database_down("no answer within 0.3 s")
             assert took < 1.0
 
 

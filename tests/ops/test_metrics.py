@@ -39,6 +39,7 @@ from backbeat.testing import FakeClock
 from backbeat.testing.fake_provider import ScriptedProvider, reply, tool_call
 from backbeat.wiring import Backbeat
 from tests.conftest import Tenant
+from tests.processes import clean_env
 from tests.worker.harness import make_harness, run
 
 Labels = dict[str, str]
@@ -370,9 +371,8 @@ recorder.http_request("/api/tasks", "GET", 200, 0.01)
 
 
 def record_in_another_process(directory: Path, count: int) -> None:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("BACKBEAT_")}
+    env = clean_env(BACKBEAT_METRICS_DIR=str(directory))
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    env["BACKBEAT_METRICS_DIR"] = str(directory)
     done = subprocess.run(
         [sys.executable, "-c", RECORDER, str(count)],
         env=env,
@@ -448,9 +448,8 @@ def test_a_scheduler_process_counts_into_the_api_process_scrape(
     directory = tmp_path / "metrics"
     metrics.configure(directory)
     backbeat = make_backbeat(sqlite_url, clock, metrics_dir=directory)
-    env = {key: value for key, value in os.environ.items() if not key.startswith("BACKBEAT_")}
+    env = clean_env(BACKBEAT_DATABASE_URL=sqlite_url, BACKBEAT_METRICS_DIR=str(directory))
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    env.update(BACKBEAT_DATABASE_URL=sqlite_url, BACKBEAT_METRICS_DIR=str(directory))
     scheduler = subprocess.Popen(
         [sys.executable, "-m", "backbeat", "scheduler"],
         env=env,

@@ -33,9 +33,7 @@ so the fires come within seconds rather than at the next real minute.
 from __future__ import annotations
 
 import json
-import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -57,6 +55,7 @@ from backbeat.store.engine import make_engine
 from backbeat.store.migrate import alembic_config
 from backbeat.testing.fake_models import FakeModelServer
 from tests.databases import postgres_database
+from tests.processes import clean_env, free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
@@ -299,7 +298,7 @@ class Fleet:
 
     def start_api(self, version: Version) -> Process:
         """An API-only process, as behind a load balancer: serve --no-scheduler --no-worker."""
-        port = _free_port()
+        port = free_port()
         args = ("serve", "--no-scheduler", "--no-worker", "--port", str(port))
         return self.start(version, "api", *args, port=port)
 
@@ -313,19 +312,10 @@ class Fleet:
         return "\n".join(process.output() for process in self.processes)
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def _env(root: Path, url: str, models: FakeModelServer, directory: Path) -> dict[str, str]:
     (directory / "metrics").mkdir(exist_ok=True)
-    env = {key: value for key, value in os.environ.items() if not key.startswith("BACKBEAT_")}
-    env.update(
+    return clean_env(
         PYTHONPATH=str(root),
-        PYTHONUNBUFFERED="1",
         BACKBEAT_DATABASE_URL=url,
         BACKBEAT_SECRET_KEY=SECRET,
         BACKBEAT_LOG_FORMAT="json",
@@ -337,7 +327,6 @@ def _env(root: Path, url: str, models: FakeModelServer, directory: Path) -> dict
         BACKBEAT_DB_POOL_SIZE="2",
         BACKBEAT_METRICS_DIR=str(directory / "metrics"),
     )
-    return env
 
 
 # --- Watching the database ---------------------------------------------------------------------

@@ -18,13 +18,11 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
-from sqlalchemy import Engine
 
 from backbeat.scheduler.loop import SchedulerLoop
 from backbeat.services.scheduler import Scheduler
-from backbeat.store.engine import make_engine
-from backbeat.store.migrate import upgrade
 from backbeat.testing import FakeClock
+from backbeat.testing.databases import libpq
 from backbeat.wiring import Backbeat
 from tests.conftest import make_backbeat, make_tenant
 from tests.databases import postgres_database
@@ -66,8 +64,7 @@ class Database:
     """
 
     def __init__(self, url: str) -> None:
-        libpq = url.replace("postgresql+psycopg://", "postgresql://", 1)
-        self._connection = psycopg.connect(libpq, autocommit=True)
+        self._connection = psycopg.connect(libpq(url), autocommit=True)
 
     def close(self) -> None:
         self._connection.close()
@@ -154,10 +151,7 @@ class RunningLoop:
 @pytest.fixture
 def outage_url() -> Iterator[str]:
     # A database of its own: terminating "every backend" must not reach other tests' pools.
-    with postgres_database(prefix="backbeat_outage") as url:
-        engine: Engine = make_engine(url)
-        upgrade(engine)
-        engine.dispose()
+    with postgres_database(prefix="backbeat_outage", migrated=True) as url:
         yield url
 
 

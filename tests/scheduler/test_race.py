@@ -29,10 +29,10 @@ import pytest
 from sqlalchemy import Engine, text
 
 from backbeat.store.engine import make_engine
-from backbeat.store.migrate import upgrade
 from backbeat.testing import FakeClock
 from tests.conftest import make_backbeat, make_tenant
 from tests.databases import postgres_database
+from tests.processes import clean_env
 from tests.scheduler.many_tasks import create_identical_tasks
 
 pytestmark = pytest.mark.slow
@@ -114,7 +114,7 @@ def set_simulated_now(control: Path, instant: datetime) -> None:
 
 def start_driver(name: str, url: str, control: Path) -> Driver:
     # Inherited BACKBEAT_* settings must not reach the driver; it gets its settings in argv.
-    env = {key: value for key, value in os.environ.items() if not key.startswith("BACKBEAT_")}
+    env = clean_env()
     command = [
         sys.executable,
         "-m",
@@ -253,10 +253,7 @@ def drive_fires(observer: Engine, drivers: list[Driver], control: Path) -> Drive
 
 @pytest.fixture
 def race_database() -> Iterator[str]:
-    with postgres_database(prefix="backbeat_race") as url:
-        engine = make_engine(url)
-        upgrade(engine)
-        engine.dispose()
+    with postgres_database(prefix="backbeat_race", migrated=True) as url:
         yield url
 
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
-import socket
 import ssl
 import threading
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -22,6 +22,7 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from backbeat.agents.tools.base import EmailLedger, Mailer, ToolContext, ToolError, WebFetcher
 from backbeat.domain.failures import AttemptFailed
 from backbeat.testing.fake_tools import InMemoryEmailLedger, RecordingMailer, StaticFetcher
+from tests.processes import free_port
 
 T = TypeVar("T")
 
@@ -105,6 +106,17 @@ class LocalHttpServer:
         self._thread.join(5)
 
 
+@contextmanager
+def serve_page(path: str, html: bytes) -> Iterator[str]:
+    """One HTML page at `path` on 127.0.0.1 (a LocalHttpServer); yields its URL."""
+
+    def page(handler: BaseHTTPRequestHandler, _server: LocalHttpServer) -> None:
+        send(handler, 200, html, "text/html; charset=utf-8")
+
+    with LocalHttpServer({path: page}) as server:
+        yield server.url(path)
+
+
 def send(
     handler: BaseHTTPRequestHandler,
     status: int,
@@ -182,13 +194,6 @@ def authenticator(username: str, password: str) -> Callable[..., AuthResult]:
         return AuthResult(success=ok, handled=False)
 
     return check
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class LocalSmtpServer:

@@ -14,12 +14,12 @@ from backbeat.agents.tools.email import MailError, SmtpMailer, mailer_from_setti
 from backbeat.agents.tools.registry import SEND_EMAIL
 from backbeat.config import Settings
 from backbeat.testing.fake_tools import InMemoryEmailLedger
+from tests.processes import free_port
 from tests.tools import tls_material
 from tests.tools.helpers import (
     LocalSmtpServer,
     SmtpHandler,
     authenticator,
-    free_port,
     make_context,
     raises_retryable_failure,
     raises_tool_error,

@@ -13,14 +13,10 @@ REATTEMPTING for its retry, which a healthy worker then completes; the other had
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -37,13 +33,12 @@ from backbeat.domain.runs import AttemptStatus, RunStatus
 from backbeat.services.keys import Caller
 from backbeat.services.tasks import TaskDraft
 from backbeat.services.worker import WorkQueue
-from backbeat.store.engine import make_engine
-from backbeat.store.migrate import upgrade
 from backbeat.testing import FakeClock
 from backbeat.testing.fake_models import Delay, FakeModelServer, Reply
 from backbeat.wiring import Backbeat, build, build_worker
 from tests.conftest import SECRET, Tenant, make_tenant
 from tests.databases import postgres_database
+from tests.worker.processes import start_worker, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -52,72 +47,11 @@ SLOW_REPLY_SECONDS = 30.0  # far longer than the test: the killed worker never g
 STARTUP_TIMEOUT = 40.0  # a worker interpreter imports the whole app; the CI box is busy
 TIMEOUT = 20.0
 MODEL = "anthropic/claude-sonnet-4.6"  # the default model, routed to Anthropic
-REPO = Path(__file__).resolve().parents[2]
-
-
-@dataclass
-class WorkerProcess:
-    process: subprocess.Popen[bytes]
-    output: Path
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    def log(self) -> str:
-        return self.output.read_text(errors="replace") if self.output.exists() else ""
-
-    def assert_running(self) -> None:
-        if self.process.poll() is not None:
-            raise AssertionError(f"the worker exited ({self.process.returncode}):\n{self.log()}")
-
-    def kill(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-        self.process.wait(timeout=TIMEOUT)
-
-
-def start_worker(database_url: str, model_url: str, output: Path) -> WorkerProcess:
-    """`python -m backbeat worker`, configured the way an operator would, by environment."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith("BACKBEAT_")}
-    env.update(
-        BACKBEAT_DATABASE_URL=database_url,
-        BACKBEAT_SECRET_KEY=SECRET,
-        BACKBEAT_ANTHROPIC_API_KEY="sk-test",
-        BACKBEAT_ANTHROPIC_BASE_URL=model_url,
-        BACKBEAT_LEASE_SECONDS=str(LEASE_SECONDS),
-        BACKBEAT_WORKER_POLL_SECONDS="0.1",
-    )
-    with output.open("wb") as sink:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "backbeat", "worker"],
-            cwd=REPO,
-            env=env,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
-    return WorkerProcess(process, output)
-
-
-def wait_until(
-    condition: Callable[[], bool], timeout: float, what: str, alive: WorkerProcess | None = None
-) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if alive is not None:
-            alive.assert_running()
-        if time.monotonic() > deadline:
-            log = f"\nworker output:\n{alive.log()}" if alive is not None else ""
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}{log}")
-        time.sleep(0.02)
 
 
 @pytest.fixture
 def database() -> Iterator[str]:
-    with postgres_database(prefix="backbeat_crash") as url:
-        engine = make_engine(url)
-        upgrade(engine)
-        engine.dispose()
+    with postgres_database(prefix="backbeat_crash", migrated=True) as url:
         yield url
 
 
@@ -204,7 +138,12 @@ def test_a_killed_workers_runs_are_reaped_retried_and_crashed(
         worker_poll_seconds=0.02,
     )
     backbeat = build(config, clock=clock)
-    doomed = start_worker(database, models.url_anthropic, tmp_path / "worker.log")
+    doomed = start_worker(
+        database,
+        models.url_anthropic,
+        tmp_path / "worker.log",
+        BACKBEAT_LEASE_SECONDS=str(LEASE_SECONDS),
+    )
     try:
         tenant = make_tenant(backbeat, "crash@example.com")
         retried = trigger(backbeat, tenant, create_task(backbeat, tenant, "Retried"))
@@ -221,7 +160,7 @@ def test_a_killed_workers_runs_are_reaped_retried_and_crashed(
                 for run in runs
             )
 
-        wait_until(both_in_flight, STARTUP_TIMEOUT, "the worker to claim both runs", doomed)
+        wait_until(both_in_flight, STARTUP_TIMEOUT, "the worker to claim both runs", [doomed])
         doomed.process.send_signal(signal.SIGKILL)
         doomed.kill()
         assert doomed.process.returncode == -signal.SIGKILL

@@ -19,16 +19,13 @@ a task's first run, locked by a claim that is then rolled back, and take its sec
 
 from __future__ import annotations
 
-import os
 import random
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Iterator
+from dataclasses import asdict, replace
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
@@ -42,15 +39,14 @@ from backbeat.domain.models import Run
 from backbeat.domain.runs import AttemptStatus, RunStatus
 from backbeat.services.keys import Caller
 from backbeat.services.tasks import TaskDraft
-from backbeat.store.engine import make_engine
-from backbeat.store.migrate import upgrade
 from backbeat.store.tables import runs as runs_table
 from backbeat.store.tables import tasks
 from backbeat.testing import FakeClock
 from backbeat.testing.fake_models import Answer, FakeModelServer, RecordedRequest, Reply
 from backbeat.wiring import Backbeat
-from tests.conftest import SECRET, Tenant, make_backbeat, make_tenant
+from tests.conftest import Tenant, make_backbeat, make_tenant
 from tests.databases import postgres_database
+from tests.worker.processes import WorkerProcess, start_worker, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -64,7 +60,6 @@ MAX_MODEL_DELAY = 0.02  # seconds; each answer waits a random time up to this
 STARTUP_TIMEOUT = 40.0  # three interpreters importing the whole app at once, on a busy box
 FINISH_TIMEOUT = 40.0
 EXIT_TIMEOUT = 20.0
-REPO = Path(__file__).resolve().parents[2]
 
 
 def prompt_of(task_number: int) -> str:
@@ -95,60 +90,6 @@ class WatchingModel:
             with self._lock:
                 self.in_flight[prompt] -= 1
         return Reply(f"Report: {prompt}")
-
-
-@dataclass
-class WorkerProcess:
-    process: subprocess.Popen[bytes]
-    output: Path
-
-    def log(self) -> str:
-        return self.output.read_text(errors="replace") if self.output.exists() else ""
-
-    def assert_running(self) -> None:
-        if self.process.poll() is not None:
-            raise AssertionError(f"a worker exited ({self.process.returncode}):\n{self.log()}")
-
-    def ready(self) -> bool:
-        """It has connected, checked the schema and is setting up its loop."""
-        self.assert_running()
-        return "worker on" in self.log()
-
-
-def start_worker(database_url: str, model_url: str, output: Path) -> WorkerProcess:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("BACKBEAT_")}
-    env.update(
-        PYTHONUNBUFFERED="1",  # the startup lines reach the log file at once
-        BACKBEAT_DATABASE_URL=database_url,
-        BACKBEAT_SECRET_KEY=SECRET,
-        BACKBEAT_ANTHROPIC_API_KEY="sk-test",
-        BACKBEAT_ANTHROPIC_BASE_URL=model_url,
-        BACKBEAT_LEASE_SECONDS=str(LEASE_SECONDS),
-        BACKBEAT_WORKER_POLL_SECONDS="0.1",
-        BACKBEAT_WORKER_CONCURRENCY=str(CONCURRENCY),
-    )
-    with output.open("wb") as sink:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "backbeat", "worker"],
-            cwd=REPO,
-            env=env,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
-    return WorkerProcess(process, output)
-
-
-def wait_until(
-    condition: Callable[[], bool], timeout: float, what: str, workers: list[WorkerProcess]
-) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        for worker in workers:
-            worker.assert_running()
-        if time.monotonic() > deadline:
-            logs = "\n".join(worker.log() for worker in workers)
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}\n{logs}")
-        time.sleep(0.05)
 
 
 def create_tasks(backbeat: Backbeat, tenant: Tenant) -> list[UUID]:
@@ -192,10 +133,7 @@ def finished(backbeat: Backbeat) -> int:
 
 @pytest.fixture
 def database() -> Iterator[str]:
-    with postgres_database(prefix="backbeat_workers") as url:
-        engine = make_engine(url)
-        upgrade(engine)
-        engine.dispose()
+    with postgres_database(prefix="backbeat_workers", migrated=True) as url:
         yield url
 
 
@@ -211,7 +149,13 @@ def test_many_workers_run_every_attempt_once_and_each_task_one_at_a_time(
         try:
             # Start the processes first: they take seconds to import, while the tasks are made.
             workers = [
-                start_worker(database, models.url_anthropic, tmp_path / f"worker-{n}.log")
+                start_worker(
+                    database,
+                    models.url_anthropic,
+                    tmp_path / f"worker-{n}.log",
+                    BACKBEAT_LEASE_SECONDS=str(LEASE_SECONDS),
+                    BACKBEAT_WORKER_CONCURRENCY=str(CONCURRENCY),
+                )
                 for n in range(WORKERS)
             ]
             tenant = make_tenant(backbeat, "many@example.com")

@@ -57,8 +57,7 @@ from backbeat.domain.runs import AttemptStatus, RunStatus
 from backbeat.services.keys import Caller
 from backbeat.services.tasks import TaskDraft
 from backbeat.services.worker import WorkQueue
-from backbeat.store.engine import make_engine
-from backbeat.store.migrate import upgrade
+from backbeat.testing.databases import libpq
 from backbeat.testing.fake_models import (
     Answer,
     FakeModelServer,
@@ -155,8 +154,7 @@ class Database:
     answers the test's questions. It is never terminated itself (pid <> pg_backend_pid())."""
 
     def __init__(self, url: str) -> None:
-        libpq = url.replace("postgresql+psycopg://", "postgresql://", 1)
-        self._connection = psycopg.connect(libpq, autocommit=True)
+        self._connection = psycopg.connect(libpq(url), autocommit=True)
 
     def close(self) -> None:
         self._connection.close()
@@ -256,10 +254,7 @@ class Queue:
 @pytest.fixture
 def outage_url() -> Iterator[str]:
     # A database of its own: terminating "every backend" must not reach other tests' pools.
-    with postgres_database(prefix="backbeat_worker_outage") as url:
-        engine = make_engine(url)
-        upgrade(engine)
-        engine.dispose()
+    with postgres_database(prefix="backbeat_worker_outage", migrated=True) as url:
         yield url
 
 
