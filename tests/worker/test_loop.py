@@ -58,7 +58,7 @@ def test_an_attempt_over_the_time_limit_fails_and_is_retried(
     backbeat: Backbeat, clock: FakeClock, alice: Tenant
 ) -> None:
     h = make_harness(
-        backbeat, clock, ScriptedProvider(Slow(10), reply("fast")), run_timeout_seconds=0.2
+        backbeat, clock, ScriptedProvider(Slow(10), reply("fast")), run_timeout_seconds=1.0
     )
     queued = h.run_now(alice, h.new_task(alice))
 
@@ -75,19 +75,21 @@ def test_an_attempt_over_the_time_limit_fails_and_is_retried(
     assert h.get(queued.id).status is RunStatus.COMPLETED
 
 
+async def stop_once_executing(h: Harness, run_id: str) -> None:
+    """Run the worker's loop until the run is EXECUTING, then ask it to stop; wait for it."""
+    loop = asyncio.create_task(h.worker.run())
+    await eventually(status_is(h, run_id, RunStatus.EXECUTING))
+    h.worker.stop()
+    await loop
+
+
 def test_stopping_lets_running_attempts_finish_within_the_grace(
     backbeat: Backbeat, clock: FakeClock, alice: Tenant
 ) -> None:
     h = make_harness(backbeat, clock, ScriptedProvider(Slow(0.3, reply("made it"))), grace=10)
     queued = h.run_now(alice, h.new_task(alice))
 
-    async def scenario() -> None:
-        loop = asyncio.create_task(h.worker.run())
-        await eventually(status_is(h, queued.id, RunStatus.EXECUTING))
-        h.worker.stop()
-        await loop
-
-    run(scenario())
+    run(stop_once_executing(h, queued.id))
 
     done = h.get(queued.id)
     assert done.status is RunStatus.COMPLETED
@@ -101,13 +103,7 @@ def test_attempts_still_running_after_the_grace_are_handed_back(
     h = make_harness(backbeat, clock, ScriptedProvider(Slow(30)), grace=0.1)
     queued = h.run_now(alice, h.new_task(alice))
 
-    async def scenario() -> None:
-        loop = asyncio.create_task(h.worker.run())
-        await eventually(status_is(h, queued.id, RunStatus.EXECUTING))
-        h.worker.stop()
-        await loop
-
-    run(scenario())
+    run(stop_once_executing(h, queued.id))
 
     released = h.get(queued.id)
     assert released.status is RunStatus.QUEUED
