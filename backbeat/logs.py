@@ -19,10 +19,14 @@ from typing import Any, Literal
 
 LogFormat = Literal["auto", "json", "text"]
 
-# Attributes every LogRecord has; anything else on a record came from `extra=`.
-_STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
-# Extras that repeat the message for a terminal (uvicorn's ANSI-coloured copy): not data.
-_NOISE = {"color_message"}
+# Attributes every LogRecord has (anything else on a record came from `extra=`), and extras
+# that only repeat the message for a terminal (uvicorn's ANSI-coloured copy): not fields.
+_NOT_FIELDS = set(logging.makeLogRecord({}).__dict__) | {
+    "message",
+    "asctime",
+    "taskName",
+    "color_message",
+}
 _SHAPES = [
     re.compile(r"bbk_[A-Za-z0-9_-]{20,}"),  # Backbeat API keys
     re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]{8,}"),  # bearer tokens
@@ -68,7 +72,7 @@ REDACT = Redactor()
 
 
 def _fields(record: logging.LogRecord) -> dict[str, Any]:
-    return {k: v for k, v in record.__dict__.items() if k not in _STANDARD and k not in _NOISE}
+    return {k: v for k, v in record.__dict__.items() if k not in _NOT_FIELDS}
 
 
 def _clean(value: Any) -> Any:
