@@ -14,7 +14,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Wit
 from pydantic_core import PydanticCustomError
 
 from backbeat.domain.cron import Schedule, ScheduleError, is_valid_zone
-from backbeat.services.tasks import UNSET, TaskDraft, TaskPatch
+from backbeat.services.tasks import TaskDraft, TaskPatch
 
 # Zod's UUID rule: 8-4-4-4-12 hex, version 1-8, variant 8/9/a/b, or the nil / max UUIDs.
 _UUID = re.compile(
@@ -234,9 +234,7 @@ class UpdateTaskRequest(_Strict):
         for name in self.model_fields_set & set(TaskPatch.__dataclass_fields__):
             value = getattr(self, name)
             given[name] = UUID(value) if name == "artist_account_id" else value
-        return TaskPatch(
-            **{name: given.get(name, UNSET) for name in TaskPatch.__dataclass_fields__}
-        )
+        return TaskPatch(**given)  # the fields not given stay UNSET
 
 
 class DeleteTaskRequest(BaseModel):

@@ -27,7 +27,8 @@ class Viewer:
     acting_id: UUID
     email: str | None
     acting_email: str | None
-    can_switch: bool
+    can_switch: bool  # the key's account is in an organization
+    is_admin: bool  # one of those organizations is an admin one: any account may be acted for
 
     @property
     def account_id(self) -> UUID | None:
@@ -56,14 +57,15 @@ def load_viewer(uow: UnitOfWork, session: SessionData, now: datetime) -> Viewer 
             acting = resolve_account(uow, caller, session.acting_id)
         except AccessDenied:
             acting = caller.account_id
-    own = uow.accounts.get(caller.account_id)
-    other = uow.accounts.get(acting) if acting != caller.account_id else own
+    emails = uow.accounts.emails({caller.account_id, acting})
+    organizations = uow.accounts.organizations_of(caller.account_id)
     return Viewer(
         caller=caller,
         acting_id=acting,
-        email=None if own is None else own.email,
-        acting_email=None if other is None else other.email,
-        can_switch=bool(uow.accounts.organizations_of(caller.account_id)),
+        email=emails.get(caller.account_id),
+        acting_email=emails.get(acting),
+        can_switch=bool(organizations),
+        is_admin=any(organization.is_admin for organization in organizations),
     )
 
 
@@ -88,10 +90,6 @@ def teammates(uow: UnitOfWork, caller: Caller) -> list[Choice]:
         choices.append(Choice(account.id, account.email))
     choices.sort(key=lambda choice: (choice.account_id != caller.account_id, choice.email))
     return choices
-
-
-def is_admin(uow: UnitOfWork, caller: Caller) -> bool:
-    return any(org.is_admin for org in uow.accounts.organizations_of(caller.account_id))
 
 
 def find_account(uow: UnitOfWork, caller: Caller, text: str) -> UUID:

@@ -4,6 +4,8 @@ methods as the API, and renders a page; changes answer with a redirect (POST, th
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Annotated
@@ -82,16 +84,24 @@ def _run(app: Backbeat, viewer: Viewer, run_id: str) -> Run:
         raise PageNotFound(RUN_NOT_FOUND) from None
 
 
-def _update(app: Backbeat, viewer: Viewer, task_id: UUID, patch: TaskPatch) -> TaskView:
-    """TaskService.update, with another account's task reported as not found."""
+@contextmanager
+def _task_not_found() -> Iterator[None]:
+    """A task that does not exist, or is another account's, is a 404 page; other refusals
+    (an account_id override not allowed) keep their own answer."""
     try:
-        return app.tasks.update(viewer.caller, task_id, patch, account_id=viewer.account_id)
+        yield
     except NotFound:
         raise PageNotFound(TASK_NOT_FOUND) from None
     except AccessDenied as exc:
         if exc.message == "Access denied to this task":
             raise PageNotFound(TASK_NOT_FOUND) from None
         raise
+
+
+def _update(app: Backbeat, viewer: Viewer, task_id: UUID, patch: TaskPatch) -> TaskView:
+    """TaskService.update, with another account's task reported as not found."""
+    with _task_not_found():
+        return app.tasks.update(viewer.caller, task_id, patch, account_id=viewer.account_id)
 
 
 # --- Signing in and out ---
@@ -151,8 +161,9 @@ def _account_page(
         raise PageNotFound("This API key's account belongs to no organization to switch within.")
     with backbeat(request).uow() as uow:
         choices = lookups.teammates(uow, viewer.caller)
-        admin = lookups.is_admin(uow, viewer.caller)
-    return page(request, "account.html", status, choices=choices, admin=admin, error=error)
+    return page(
+        request, "account.html", status, choices=choices, admin=viewer.is_admin, error=error
+    )
 
 
 @router.post("/dashboard/account")
@@ -353,12 +364,8 @@ def resume_task(request: Request, task_id: str, form: FormDep, viewer: ViewerDep
 @router.post("/dashboard/tasks/{task_id}/run")
 def run_task_now(request: Request, task_id: str, form: FormDep, viewer: ViewerDep) -> Response:
     wanted = _task_id(task_id)
-    try:
+    with _task_not_found():
         run = backbeat(request).runs.trigger(viewer.caller, wanted, account_id=viewer.account_id)
-    except (NotFound, AccessDenied) as exc:
-        if isinstance(exc, AccessDenied) and exc.message != "Access denied to this task":
-            raise
-        raise PageNotFound(TASK_NOT_FOUND) from None
     return redirect(f"/dashboard/runs/{run.id}?done=queued")
 
 
@@ -371,12 +378,8 @@ def delete_task_page(request: Request, task_id: str, viewer: ViewerDep) -> Respo
 @router.post("/dashboard/tasks/{task_id}/delete")
 def delete_task(request: Request, task_id: str, form: FormDep, viewer: ViewerDep) -> Response:
     wanted = _task_id(task_id)
-    try:
+    with _task_not_found():
         backbeat(request).tasks.delete(viewer.caller, wanted, account_id=viewer.account_id)
-    except (NotFound, AccessDenied) as exc:
-        if isinstance(exc, AccessDenied) and exc.message != "Access denied to this task":
-            raise
-        raise PageNotFound(TASK_NOT_FOUND) from None
     return redirect(f"{HOME}?done=deleted")
 
 

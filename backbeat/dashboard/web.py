@@ -3,6 +3,7 @@ forms with CSRF checks, error pages, and the static files shipped in the package
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import mimetypes
@@ -161,9 +162,16 @@ TEMPLATES = _environment()
 
 def sessions(request: Request) -> Sessions:
     settings = backbeat(request).settings
-    return Sessions(
+    return _sessions(
         settings.secret, settings.dashboard_session_seconds, settings.dashboard_cookie_secure
     )
+
+
+@functools.lru_cache(maxsize=8)
+def _sessions(secret: bytes, lifetime_seconds: int, secure: bool | None) -> Sessions:
+    """One Sessions per configuration (it derives its keys once), not one per call: a
+    request asks for it three or four times."""
+    return Sessions(secret, lifetime_seconds, secure)
 
 
 def current_session(request: Request) -> SessionData | None:
