@@ -141,10 +141,9 @@ class Settings(BaseSettings):
             )
             if secret is not None
         ]
-        if self.sqlite_path is not None and self.secret_key is None:
-            secret_file = self.sqlite_path.with_name(self.sqlite_path.name + ".secret")
-            if secret_file.exists():
-                found.append(secret_file.read_text().strip())
+        secret_file = self.secret_file
+        if secret_file is not None and self.secret_key is None and secret_file.exists():
+            found.append(secret_file.read_text().strip())
         return found
 
     @property
@@ -162,6 +161,12 @@ class Settings(BaseSettings):
             return None
         return Path(path)
 
+    @property
+    def secret_file(self) -> Path | None:
+        """Where the embedded default keeps its generated secret: beside the SQLite file."""
+        path = self.sqlite_path
+        return None if path is None else path.with_name(path.name + ".secret")
+
     @cached_property
     def secret(self) -> bytes:
         """The HMAC key for API keys: the setting, or the embedded default's secret file."""
@@ -170,7 +175,7 @@ class Settings(BaseSettings):
             if len(value) < 32:
                 raise ConfigurationError("BACKBEAT_SECRET_KEY must be at least 32 characters")
             return value.encode()
-        path = self.sqlite_path
+        path = self.secret_file
         if path is None:
             if self.is_sqlite:  # an in-memory database lives as long as the process
                 return secrets.token_bytes(32)
@@ -178,7 +183,7 @@ class Settings(BaseSettings):
                 "BACKBEAT_SECRET_KEY is not set: it is required with PostgreSQL "
                 "(generate one with: python3 -c 'import secrets; print(secrets.token_urlsafe(48))')"
             )
-        return _secret_file(path.with_name(path.name + ".secret"))
+        return _secret_file(path)
 
 
 def _secret_file(path: Path) -> bytes:

@@ -13,7 +13,6 @@ failure means; how far the schema is from head) is shared with `GET /readyz`.
 from __future__ import annotations
 
 import asyncio
-import base64
 import math
 import os
 import re
@@ -37,6 +36,7 @@ from sqlalchemy.pool import NullPool
 
 from backbeat.agents.base import ModelRequest, UserMessage
 from backbeat.agents.routing import ProviderName, Providers, Route, configured_providers, resolve
+from backbeat.agents.tools.email import IMPLICIT_TLS_PORT, scrub_password, smtp_reply
 from backbeat.config import Settings
 from backbeat.domain.clock import SystemClock, iso_utc
 from backbeat.domain.failures import AttemptFailed, FailureKind
@@ -302,8 +302,7 @@ def _without_database(name: str, settings: Settings) -> Check:
 
 def check_secret(settings: Settings) -> Check:
     key = settings.secret_key
-    path = settings.sqlite_path
-    secret_file = None if path is None else path.with_name(path.name + ".secret")
+    secret_file = settings.secret_file
     if key is not None:
         if len(key.get_secret_value()) < 32:
             return Check(
@@ -599,7 +598,7 @@ def check_smtp(settings: Settings, timeout: float = SMTP_TIMEOUT) -> Check:
     where = f"{host}:{port}"
     username = settings.smtp_username or None
     password = settings.smtp_password.get_secret_value() if settings.smtp_password else ""
-    implicit_tls = port == 465
+    implicit_tls = port == IMPLICIT_TLS_PORT
     starttls = settings.smtp_starttls and not implicit_tls
     done: list[str] = []
     step = "connecting"
@@ -625,7 +624,7 @@ def check_smtp(settings: Settings, timeout: float = SMTP_TIMEOUT) -> Check:
     except Exception as exc:
 
         def scrub(text: str) -> str:  # what the server said could quote the password
-            return _scrub_smtp(text, username, password)
+            return scrub_password(text, username, password)
 
         return Check("smtp", "fail", _smtp_failure(exc, where, step, username, timeout, scrub))
     found = f"{where} answered" + (f"; {' and '.join(done)} succeeded" if done else "")
@@ -659,7 +658,7 @@ def _smtp_failure(
     reach = "fix BACKBEAT_SMTP_HOST and BACKBEAT_SMTP_PORT"
     reply = ""
     if isinstance(exc, smtplib.SMTPResponseException):
-        reply = scrub(_reply(exc.smtp_code, exc.smtp_error))
+        reply = scrub(smtp_reply(exc.smtp_code, exc.smtp_error))
     if isinstance(exc, smtplib.SMTPAuthenticationError):
         return (
             f"{where} refused the login as {username} ({reply}):"
@@ -694,24 +693,6 @@ def _smtp_failure(
     if isinstance(exc, OSError):
         return f"cannot reach {where} ({scrub(_os_reason(exc))}): {reach}"
     return f"{where}: the check failed ({step}): {type(exc).__name__}: {scrub(str(exc))}"
-
-
-def _reply(code: int, text: bytes | str) -> str:
-    detail = text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text)
-    return f"{code} {detail}".strip()
-
-
-def _scrub_smtp(text: str, username: str | None, password: str) -> str:
-    if not password:
-        return text
-    secrets = {
-        password,
-        base64.b64encode(password.encode()).decode(),
-        base64.b64encode(f"\0{username or ''}\0{password}".encode()).decode(),
-    }
-    for secret in sorted(secrets, key=len, reverse=True):
-        text = text.replace(secret, "***")
-    return text
 
 
 def _loopback(host: str) -> bool:

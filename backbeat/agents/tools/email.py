@@ -130,22 +130,22 @@ class SmtpMailer:
         where = f"{self.host}:{self.port}"
         if isinstance(exc, smtplib.SMTPAuthenticationError):
             return (
-                f"SMTP login to {where} failed: {_reply(exc.smtp_code, exc.smtp_error)}; "
+                f"SMTP login to {where} failed: {smtp_reply(exc.smtp_code, exc.smtp_error)}; "
                 "check BACKBEAT_SMTP_USERNAME and BACKBEAT_SMTP_PASSWORD"
             )
         if isinstance(exc, smtplib.SMTPRecipientsRefused):
             refused = ", ".join(
-                f"{address} ({_reply(code, text)})"
+                f"{address} ({smtp_reply(code, text)})"
                 for address, (code, text) in exc.recipients.items()
             )
             return f"the SMTP server {where} refused {refused or 'every recipient'}"
         if isinstance(exc, smtplib.SMTPSenderRefused):
             return (
                 f"the SMTP server {where} refused the sender {self.sender}: "
-                f"{_reply(exc.smtp_code, exc.smtp_error)}"
+                f"{smtp_reply(exc.smtp_code, exc.smtp_error)}"
             )
         if isinstance(exc, smtplib.SMTPResponseException):
-            return f"SMTP error from {where}: {_reply(exc.smtp_code, exc.smtp_error)}"
+            return f"SMTP error from {where}: {smtp_reply(exc.smtp_code, exc.smtp_error)}"
         if isinstance(exc, smtplib.SMTPNotSupportedError):
             return (
                 f"the SMTP server {where} does not support that ({exc}); "
@@ -162,25 +162,29 @@ class SmtpMailer:
         return f"sending through {where} failed: {type(exc).__name__}: {exc}"
 
     def _scrub(self, text: str) -> str:
-        password = self.__password
-        if not password:
-            return text
-        user = self.username or ""
-        secrets = {
-            password,
-            base64.b64encode(password.encode()).decode(),
-            base64.b64encode(f"\0{user}\0{password}".encode()).decode(),
-        }
-        for secret in sorted(secrets, key=len, reverse=True):
-            text = text.replace(secret, "***")
-        return text
+        return scrub_password(text, self.username, self.__password or "")
 
 
 if TYPE_CHECKING:
     _mailer: Mailer = SmtpMailer("localhost", 25, None, None, "a@localhost", False)
 
 
-def _reply(code: int, text: bytes | str) -> str:
+def scrub_password(text: str, username: str | None, password: str) -> str:
+    """`text` without the SMTP password, as typed or as AUTH PLAIN/LOGIN encode it (a server
+    may echo the exchange in an error)."""
+    if not password:
+        return text
+    secrets = {
+        password,
+        base64.b64encode(password.encode()).decode(),
+        base64.b64encode(f"\0{username or ''}\0{password}".encode()).decode(),
+    }
+    for secret in sorted(secrets, key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
+
+
+def smtp_reply(code: int, text: bytes | str) -> str:
     detail = text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text)
     return f"{code} {detail}".strip()
 
