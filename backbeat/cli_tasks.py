@@ -24,7 +24,7 @@ from pydantic import BaseModel
 from backbeat.api.requests import CreateTaskRequest, UpdateTaskRequest
 from backbeat.api.serialize import run_json, task_json
 from backbeat.api.validation import validate
-from backbeat.cli import JsonFlag, app, fail, parse_uuid, wired
+from backbeat.cli import JsonFlag, app, emit, fail, parse_uuid, wired
 from backbeat.domain.cron import ScheduleError
 from backbeat.domain.errors import InvalidInput, NotFound
 from backbeat.domain.models import Run
@@ -227,10 +227,7 @@ def tasks_create(
     draft = checked(CreateTaskRequest, body).draft()
     with acting_for(account) as (backbeat, caller):
         view = backbeat.tasks.create(caller, draft)
-    if as_json:
-        print_json(task_json(view))
-    else:
-        typer.echo(str(view.task.id))
+    emit(as_json, task_json(view), str(view.task.id))
 
 
 @tasks_app.command("update")
@@ -274,10 +271,7 @@ def tasks_update(
     patch = checked(UpdateTaskRequest, {"id": str(task_id), **changes}).patch()
     with acting_for(account) as (backbeat, caller):
         view = backbeat.tasks.update(caller, task_id, patch)
-    if as_json:
-        print_json(task_json(view))
-    else:
-        typer.echo(f"updated {view.task.id}")
+    emit(as_json, task_json(view), f"updated {view.task.id}")
 
 
 @tasks_app.command("delete")
@@ -298,10 +292,7 @@ def tasks_run(
     """Run a task now (paused tasks too); prints the run id. A worker picks it up."""
     with acting_for(account) as (backbeat, caller):
         run = backbeat.runs.trigger(caller, task_id, is_test=test)
-    if as_json:
-        print_json(run_json(run, full=True))
-    else:
-        typer.echo(run.id)
+    emit(as_json, run_json(run, full=True), run.id)
 
 
 # ── runs ─────────────────────────────────────────────────────────────────────────────────
@@ -362,10 +353,7 @@ def runs_show(run_id: RunIdArgument, account: ActingAccount, as_json: JsonFlag =
     """Show a run in full: attempts and their errors, output, tool calls, emails, usage, cost."""
     with acting_for(account) as (backbeat, caller):
         run = backbeat.runs.get(caller, run_id.strip())
-    if as_json:
-        print_json(run_json(run, full=True))
-    else:
-        typer.echo("\n".join(describe_run(run)))
+    emit(as_json, run_json(run, full=True), "\n".join(describe_run(run)))
 
 
 @runs_app.command("cancel")
@@ -373,10 +361,7 @@ def runs_cancel(run_id: RunIdArgument, account: ActingAccount, as_json: JsonFlag
     """Cancel a queued, waiting or executing run (a finished one cannot be)."""
     with acting_for(account) as (backbeat, caller):
         run = backbeat.runs.cancel(caller, run_id.strip())
-    if as_json:
-        print_json(run_json(run, full=True))
-    else:
-        typer.echo(f"canceled {run.id}")
+    emit(as_json, run_json(run, full=True), f"canceled {run.id}")
 
 
 def describe_run(run: Run) -> list[str]:
