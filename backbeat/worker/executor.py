@@ -91,6 +91,7 @@ class Executor:
         self._queue = queue
         self._providers = providers
         self._settings = settings
+        self._default_models = _default_model_names(settings)  # for metric labels
         self._clock = clock
         self._tools = tools
         self._fetcher = fetcher
@@ -134,9 +135,7 @@ class Executor:
         if route is None or usage.requests == 0:
             return
         cents = cost_in_cents(route, usage)
-        model = metrics.model_label(
-            route.model_name, cents is not None, _default_model_names(self._settings)
-        )
+        model = metrics.model_label(route.model_name, cents is not None, self._default_models)
         metrics.current().model_usage(
             route.provider_name, model, usage.input_tokens, usage.output_tokens, cents
         )
