@@ -40,7 +40,7 @@ from backbeat.domain.cron import Schedule
 from backbeat.domain.errors import AccessDenied, Conflict, InvalidInput, NotAuthenticated, NotFound
 from backbeat.domain.models import Run
 from backbeat.services.keys import authenticate
-from backbeat.services.tasks import TaskPatch, TaskView
+from backbeat.services.tasks import UPCOMING, TaskPatch, TaskView
 from backbeat.wiring import Backbeat
 
 log = logging.getLogger("backbeat.dashboard")
@@ -231,19 +231,27 @@ class Preview:
     timezone: str
     upcoming: list[datetime]
     error: str | None = None
+    error_field: str | None = None
+
+
+def schedule_preview_of(app: Backbeat, schedule: str, timezone: str) -> Preview:
+    """The preview of a schedule as typed (a blank timezone is UTC, as the API takes it);
+    a refused one carries the API's message, and the field it names in `error_field`."""
+    timezone = timezone.strip() or "UTC"
+    try:
+        forms.check_schedule(schedule, timezone)
+    except InvalidInput as exc:
+        field = str(exc.path[0]) if exc.path else None
+        return Preview("", timezone, [], exc.message, field)
+    upcoming = Schedule.parse(schedule, timezone).upcoming(app.clock.now(), UPCOMING)
+    return Preview(present.describe_schedule(schedule), timezone, upcoming)
 
 
 def _preview(app: Backbeat, form: TaskForm) -> Preview | None:
     schedule = form.values.get("schedule", "")
-    timezone = form.values.get("timezone", "").strip() or "UTC"
     if not schedule.strip():
         return None
-    try:
-        forms.check_schedule(schedule, timezone)
-    except InvalidInput as exc:
-        return Preview("", timezone, [], exc.message)
-    upcoming = Schedule.parse(schedule, timezone).upcoming(app.clock.now(), 5)
-    return Preview(present.describe_schedule(schedule), timezone, upcoming)
+    return schedule_preview_of(app, schedule, form.values.get("timezone", ""))
 
 
 def _form_context(app: Backbeat, form: TaskForm, action: str, submit: str) -> dict[str, object]:
@@ -388,22 +396,20 @@ def schedule_preview(request: Request, viewer: ViewerDep) -> Response:
     """The next fire times and the description of a schedule being typed, checked as the API
     checks it: {"ok": true, "description", "timezone", "upcoming": [ISO UTC]} or
     {"ok": false, "error", "field"}."""
-    schedule = request.query_params.get("schedule", "")
-    timezone = request.query_params.get("timezone", "") or "UTC"
-    try:
-        forms.check_schedule(schedule, timezone)
-    except InvalidInput as exc:
-        where = str(exc.path[0]) if exc.path else None
-        return JSONResponse({"ok": False, "error": exc.message, "field": where})
-    now = backbeat(request).clock.now()
-    upcoming = Schedule.parse(schedule, timezone).upcoming(now, 5)
+    preview = schedule_preview_of(
+        backbeat(request),
+        request.query_params.get("schedule", ""),
+        request.query_params.get("timezone", ""),
+    )
+    if preview.error is not None:
+        return JSONResponse({"ok": False, "error": preview.error, "field": preview.error_field})
     return JSONResponse(
         {
             "ok": True,
-            "description": present.describe_schedule(schedule),
-            "timezone": timezone,
-            "upcoming": [iso_utc(at) for at in upcoming],
-            "upcoming_utc": [present.utc_text(at) for at in upcoming],
+            "description": preview.description,
+            "timezone": preview.timezone,
+            "upcoming": [iso_utc(at) for at in preview.upcoming],
+            "upcoming_utc": [present.utc_text(at) for at in preview.upcoming],
         }
     )
 

@@ -407,6 +407,17 @@ def test_the_schedule_preview_describes_and_lists_fire_times(
     assert macro["upcoming"][0] == "2026-01-05T13:00:00.000Z"
 
 
+def test_the_preview_takes_a_blank_timezone_as_utc(client: TestClient, alice: Tenant) -> None:
+    # As the form and the API do; it once reached Schedule.parse as "  " and answered 500.
+    dashboard = signed_in(client, alice)
+
+    response = dashboard.raw_get("/dashboard/schedule-preview", schedule="@hourly", timezone="  ")
+
+    assert response.status_code == 200
+    assert response.json()["ok"] is True
+    assert response.json()["timezone"] == "UTC"
+
+
 def test_the_preview_refuses_with_the_apis_messages(client: TestClient, alice: Tenant) -> None:
     dashboard = signed_in(client, alice)
     task_id = create_task(dashboard, alice)
