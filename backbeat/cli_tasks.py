@@ -26,6 +26,7 @@ from backbeat.api.serialize import run_json, task_json
 from backbeat.api.validation import validate
 from backbeat.cli import JsonFlag, app, emit, fail, parse_uuid, wired
 from backbeat.domain.cron import ScheduleError
+from backbeat.domain.deliveries import run_output
 from backbeat.domain.errors import InvalidInput, NotFound
 from backbeat.domain.models import Run
 from backbeat.domain.runs import RunStatus
@@ -389,8 +390,9 @@ def describe_run(run: Run) -> list[str]:
         if attempt.error:
             line += f"  {error_text(attempt.error)}"
         lines.append(line)
-    if run.output:
-        lines.extend(describe_output(run.output))
+    output = run_output(run.output, run.deliveries)
+    if output:
+        lines.extend(describe_output(output))
     return lines
 
 
@@ -423,8 +425,16 @@ def describe_output(output: dict[str, Any]) -> list[str]:
     sent = output.get("emails_sent") or []
     refused = output.get("emails_refused") or []
     lines.append(f"emails      {len(sent)} sent, {len(refused)} refused")
-    for email in sent:
-        lines.append(f"  sent to {email.get('to')}: {email.get('subject')!r}")
+    for delivery in output.get("deliveries") or []:
+        state = delivery.get("status")
+        line = f"  {state} {delivery.get('to')}: {delivery.get('subject')!r}"
+        if delivery.get("tries", 0) > 1:
+            line += f" after {delivery.get('tries')} tries"
+        if state == "pending" and delivery.get("next_try_at"):
+            line += f", next try {delivery.get('next_try_at')}"
+        if delivery.get("error") and state != "sent":
+            line += f" ({delivery.get('error')})"
+        lines.append(line)
     for email in refused:
         lines.append(
             f"  refused {email.get('to')}: {email.get('subject')!r} ({email.get('reason')})"

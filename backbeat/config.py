@@ -107,6 +107,29 @@ class Settings(BaseSettings):
     smtp_starttls: bool = Field(
         True, description="STARTTLS after connecting (off for local relays)."
     )
+    smtp_timeout_seconds: float = Field(
+        300, gt=0, description="Wait for the greeting and each SMTP command (RFC 5321: 5 min)."
+    )
+    smtp_data_timeout_seconds: float = Field(
+        600,
+        gt=0,
+        description="Wait for the reply to the end of a message (RFC 5321: 10 min). Without "
+        "a reply by then the email counts as unconfirmed and is never sent again.",
+    )
+
+    # The outbox: retries of deliveries that failed for a passing reason.
+    outbox_retry_first_seconds: float = Field(
+        60, gt=0, description="First wait before a delivery is tried again; doubles each time."
+    )
+    outbox_retry_max_seconds: float = Field(
+        3600, gt=0, description="Longest wait between two tries of a delivery."
+    )
+    outbox_max_tries: int = Field(
+        10, ge=1, le=100, description="Tries of a delivery before it is failed for good."
+    )
+    outbox_poll_seconds: float = Field(
+        5, gt=0, description="How often a worker looks for deliveries due for another try."
+    )
 
     # Dashboard.
     dashboard_session_seconds: int = Field(

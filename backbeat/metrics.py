@@ -143,7 +143,15 @@ class Metrics:
         )
         self.emails_sent = Counter(
             "backbeat_emails_sent_total",
-            "Emails sent by send_email, one per recipient.",
+            "Emails handed to the SMTP server, one per recipient: confirmed (250 after the "
+            "message) or unconfirmed (it may have arrived; never sent again).",
+            registry=into,
+        )
+        self.deliveries = Counter(
+            "backbeat_deliveries_total",
+            "Outbox deliveries reaching a state, by channel and state (sent, unconfirmed, "
+            "pending again after a passing failure, failed, refused).",
+            ["channel", "state"],
             registry=into,
         )
         self.emails_refused = Counter(
@@ -234,6 +242,9 @@ class Metrics:
             self.emails_sent.inc(sent)
         if refused:
             self.emails_refused.inc(refused)
+
+    def delivery(self, channel: str, state: str) -> None:
+        self.deliveries.labels(channel, state).inc()
 
     def takeovers(self, count: int) -> None:
         if count:

@@ -13,9 +13,11 @@ from sqlalchemy import Engine
 
 from backbeat.config import Settings
 from backbeat.domain.clock import Clock, SystemClock
+from backbeat.domain.deliveries import RetryPlan
 from backbeat.domain.dispatch import RunDefaults
 from backbeat.domain.failures import RetryPolicy
 from backbeat.services.admin import AdminService
+from backbeat.services.outbox import Outbox
 from backbeat.services.runs import RunService
 from backbeat.services.scheduler import Scheduler, SchedulerPolicy
 from backbeat.services.tasks import TaskService
@@ -71,6 +73,7 @@ def build_worker(backbeat: Backbeat, *, worker_id: str | None = None) -> Worker:
     from backbeat.services.worker import WorkQueue
     from backbeat.worker.executor import Executor
     from backbeat.worker.loop import Worker
+    from backbeat.worker.outbox import OutboxSender
 
     # The model SDKs take seconds to import. Providers imports them on first use, which in a
     # worker is inside the event loop, at its first attempt: the loop would stall there,
@@ -86,6 +89,8 @@ def build_worker(backbeat: Backbeat, *, worker_id: str | None = None) -> Worker:
     cost_in_cents(Route("anthropic", "claude-sonnet-4-6"), Usage(1, 1, 1))
 
     settings = backbeat.settings
+    mailer = mailer_from_settings(settings)
+    outbox = make_outbox(backbeat, settings, mailer.longest_send if mailer else timedelta(0))
     queue = WorkQueue(
         backbeat.uow,
         backbeat.clock,
@@ -103,7 +108,7 @@ def build_worker(backbeat: Backbeat, *, worker_id: str | None = None) -> Worker:
             max_bytes=settings.fetch_max_bytes,
             timeout_seconds=settings.fetch_timeout_seconds,
         ),
-        mailer=mailer_from_settings(settings),
+        outbox=OutboxSender(outbox, mailer),
     )
     worker = Worker(
         queue,
@@ -113,9 +118,26 @@ def build_worker(backbeat: Backbeat, *, worker_id: str | None = None) -> Worker:
         poll_seconds=settings.worker_poll_seconds,
         shutdown_grace_seconds=settings.shutdown_grace_seconds,
         database_threads=settings.db_pool_size,
+        outbox_poll_seconds=settings.outbox_poll_seconds,
     )
     backbeat.runs_queued.subscribe(worker.notify)
     return worker
+
+
+def make_outbox(backbeat: Backbeat, settings: Settings, longest_send: timedelta) -> Outbox:
+    """The outbox over this Backbeat's database, retrying as the settings say."""
+    return Outbox(
+        backbeat.uow,
+        backbeat.clock,
+        plan=RetryPlan(
+            first=timedelta(seconds=settings.outbox_retry_first_seconds),
+            longest=timedelta(seconds=settings.outbox_retry_max_seconds),
+            tries=settings.outbox_max_tries,
+        ),
+        # A send that has not reported back after twice the longest it can take died with
+        # its sender: it counts as unconfirmed.
+        sending_for=2 * longest_send,
+    )
 
 
 def scheduler_policy(settings: Settings) -> SchedulerPolicy:

@@ -12,6 +12,7 @@ from backbeat import __version__, dashboard
 from backbeat.api import errors
 from backbeat.api.docs import RESPONSE_MODELS
 from backbeat.api.middleware import (
+    AllowMiddleware,
     BodyLimitMiddleware,
     CorsMiddleware,
     ErrorBoundaryMiddleware,
@@ -63,6 +64,7 @@ def create_app(backbeat: Backbeat) -> FastAPI:
     app.include_router(metrics_routes.router)  # /metrics: no auth, no tenant data
     app.include_router(ops.router)  # /healthz, /readyz: no auth, no tenant data
     # Added last is outermost: CORS wraps everything, so even a 413 or a 500 carries it.
+    app.add_middleware(AllowMiddleware)  # inside the boundary: it only edits a 405's headers
     app.add_middleware(ErrorBoundaryMiddleware)
     app.add_middleware(BodyLimitMiddleware, limit=backbeat.settings.max_body_bytes)
     app.add_middleware(CorsMiddleware, origins=backbeat.settings.cors_origins)

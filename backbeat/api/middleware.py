@@ -1,5 +1,5 @@
-"""ASGI middleware: CORS as the real service sends it, a body limit, a last-resort 500, and
-the HTTP metrics."""
+"""ASGI middleware: CORS as the real service sends it, a body limit, a last-resort 500, the
+`Allow` header of a 405, and the HTTP metrics."""
 
 from __future__ import annotations
 
@@ -167,6 +167,42 @@ class ErrorBoundaryMiddleware:
                 await send_error(send, 500, "Internal server error")
 
 
+# The order an Allow header lists methods in; any others follow, sorted.
+_METHOD_ORDER = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+class AllowMiddleware:
+    """A 405 carries `Allow` (RFC 9110 §15.5.6): the methods of every route for the path,
+    and OPTIONS, which CorsMiddleware answers on any path. The router alone would name the
+    methods of the first matching route only, and the error handler drops its headers."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self._routes: RouteTable | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_allow(message: Message) -> None:
+            if message["type"] == "http.response.start" and message["status"] == 405:
+                if self._routes is None:  # every route is registered by the first request
+                    self._routes = RouteTable(getattr(scope.get("app"), "routes", ()))
+                allowed = self._routes.allowed(scope["path"])
+                if allowed is not None:
+                    headers = [
+                        (name, value)
+                        for name, value in message.get("headers", [])
+                        if name.lower() != b"allow"
+                    ]
+                    headers.append((b"allow", ", ".join(allowed).encode("ascii")))
+                    message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_allow)
+
+
 class MetricsMiddleware:
     """Count every HTTP request by route template ("/api/tasks", never the path as sent, so
     no id reaches a label; "other" for paths no route has), method and status, and time it.
@@ -212,6 +248,22 @@ class RouteTable:
                 methods = getattr(route, "methods", None)
                 allowed = None if methods is None else frozenset(methods)
                 self._entries.append((regex, template, allowed))
+
+    def allowed(self, path: str) -> list[str] | None:
+        """The methods the routes for `path` answer, and OPTIONS; None if a route for it
+        takes any method, or none matches."""
+        methods = {"OPTIONS"}
+        matched = False
+        for regex, _template, route_methods in self._entries:
+            if regex.match(path):
+                if route_methods is None:
+                    return None
+                matched = True
+                methods |= route_methods
+        if not matched:
+            return None
+        known = [method for method in _METHOD_ORDER if method in methods]
+        return known + sorted(methods - set(_METHOD_ORDER))
 
     def template(self, path: str, method: str) -> str:
         fallback: str | None = None

@@ -13,7 +13,13 @@ from uuid import UUID
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
-from backbeat.domain.cron import Schedule, ScheduleError, is_valid_zone
+from backbeat.domain.cron import (
+    MAX_SCHEDULE_LENGTH,
+    MAX_TIMEZONE_LENGTH,
+    Schedule,
+    ScheduleError,
+    is_valid_zone,
+)
 from backbeat.services.tasks import TaskDraft, TaskPatch
 
 # Zod's UUID rule: 8-4-4-4-12 hex, version 1-8, variant 8/9/a/b, or the nil / max UUIDs.
@@ -24,6 +30,16 @@ _UUID = re.compile(
 )
 _EXTENSION = {"x-backbeat-extension": True}
 
+# The longest text each task field takes (in characters), checked before anything else reads
+# it, a schedule before it is parsed. The real service has no caps; README.md lists these.
+MAX_LENGTHS: dict[str, int] = {
+    "title": 200,
+    "prompt": 20_000,
+    "schedule": MAX_SCHEDULE_LENGTH,
+    "timezone": MAX_TIMEZONE_LENGTH,
+    "model": 200,
+}
+
 
 def is_uuid(value: str) -> bool:
     return _UUID.match(value) is not None
@@ -33,8 +49,17 @@ def _fail(field: str, message: str) -> PydanticCustomError:
     return PydanticCustomError("backbeat", "{message}", {"message": message, "field": field})
 
 
+def _within_cap(field: str, value: str) -> str:
+    limit = MAX_LENGTHS.get(field)
+    if limit is not None and len(value) > limit:
+        raise _fail(field, f"{field} must be at most {limit:,} characters")
+    return value
+
+
 def _storable(field: str, value: str) -> str:
-    """Text the databases can keep: no NUL (PostgreSQL refuses it), valid UTF-8."""
+    """Text the databases can keep: not over its cap, no NUL (PostgreSQL refuses it), valid
+    UTF-8."""
+    _within_cap(field, value)
     if "\x00" in value:
         raise _fail(field, f"{field} must not contain NUL characters")
     try:
@@ -95,6 +120,7 @@ def not_null(field: str, expected: str = "string") -> BeforeValidator:
 
 
 def _zone(value: str) -> str:
+    _within_cap("timezone", value)
     if not is_valid_zone(value):
         raise _fail("timezone", "timezone must be a valid IANA time zone")
     return value
@@ -114,19 +140,27 @@ def _attempts(value: int | None) -> int | None:
     return value
 
 
+def _text_schema(field: str, description: str = "") -> dict[str, Any]:
+    """A text field's schema. The cap is stated in words: `maxLength` is a keyword the
+    Recoup contract does not have (tests/api/test_openapi_agreement.py holds them equal)."""
+    cap = f"Backbeat: at most {MAX_LENGTHS[field]:,} characters."
+    return {"type": "string", "minLength": 1, "description": f"{description} {cap}".strip()}
+
+
 _UUID_SCHEMA = {"type": "string", "format": "uuid"}
-_TEXT_SCHEMA = {"type": "string", "minLength": 1}
-_CRON_SCHEMA = {
-    "type": "string",
-    "minLength": 1,
-    "description": "Cron expression (5 fields, or a macro such as @daily) evaluated in "
-    "`timezone`, e.g. '0 9 * * 4' for Thursdays at 9 AM",
-}
-_ZONE_SCHEMA = {
-    "type": "string",
-    "minLength": 1,
-    "description": "IANA time zone the cron is evaluated in (default UTC).",
-}
+_TITLE_SCHEMA = _text_schema("title")
+_PROMPT_SCHEMA = _text_schema("prompt")
+_MODEL_SCHEMA = _text_schema("model")
+_CRON_SCHEMA = _text_schema(
+    "schedule",
+    "Cron expression (5 fields, or a macro such as @daily) evaluated in "
+    "`timezone`, e.g. '0 9 * * 4' for Thursdays at 9 AM.",
+)
+_ZONE_SCHEMA = _text_schema(
+    "timezone",
+    "IANA time zone the cron is evaluated in (default UTC); names that depend on the host "
+    "(`localtime`, `posixrules`, `Factory`, `posix/…`, `right/…`) are refused.",
+)
 _GRACE_SCHEMA = {
     "type": ["integer", "null"],
     "minimum": 0,
@@ -151,7 +185,7 @@ OptionalAccountId = Annotated[
     str | None, not_null("account_id"), uuid_text("account_id"), WithJsonSchema(_UUID_SCHEMA)
 ]
 OptionalModel = Annotated[
-    str | None, not_null("model"), nonempty_text("model"), WithJsonSchema(_TEXT_SCHEMA)
+    str | None, not_null("model"), nonempty_text("model"), WithJsonSchema(_MODEL_SCHEMA)
 ]
 
 
@@ -162,8 +196,8 @@ class _Strict(BaseModel):
 class CreateTaskRequest(_Strict):
     """Task to create."""
 
-    title: Annotated[str, required_text("title"), WithJsonSchema(_TEXT_SCHEMA)]
-    prompt: Annotated[str, required_text("prompt"), WithJsonSchema(_TEXT_SCHEMA)]
+    title: Annotated[str, required_text("title"), WithJsonSchema(_TITLE_SCHEMA)]
+    prompt: Annotated[str, required_text("prompt"), WithJsonSchema(_PROMPT_SCHEMA)]
     schedule: Annotated[
         str, required_text("schedule"), AfterValidator(_cron), WithJsonSchema(_CRON_SCHEMA)
     ]
@@ -201,10 +235,10 @@ class UpdateTaskRequest(_Strict):
 
     id: Annotated[str, uuid_text("id"), WithJsonSchema(_UUID_SCHEMA)]
     title: Annotated[
-        str | None, not_null("title"), nonempty_text("title"), WithJsonSchema(_TEXT_SCHEMA)
+        str | None, not_null("title"), nonempty_text("title"), WithJsonSchema(_TITLE_SCHEMA)
     ] = None
     prompt: Annotated[
-        str | None, not_null("prompt"), nonempty_text("prompt"), WithJsonSchema(_TEXT_SCHEMA)
+        str | None, not_null("prompt"), nonempty_text("prompt"), WithJsonSchema(_PROMPT_SCHEMA)
     ] = None
     schedule: Annotated[
         str | None,

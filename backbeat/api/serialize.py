@@ -8,6 +8,7 @@ from uuid import UUID
 
 from backbeat import __version__
 from backbeat.domain.clock import iso_utc
+from backbeat.domain.deliveries import run_output
 from backbeat.domain.models import Attempt, Run, Task
 from backbeat.services.tasks import TaskView
 
@@ -76,7 +77,7 @@ def run_json(run: Run, *, full: bool) -> dict[str, Any]:
     }
     if full:
         body["payload"] = run.payload
-        body["output"] = run.output
+        body["output"] = run_output(run.output, run.deliveries)
         body["error"] = run.error
         body["attempts"] = [attempt_json(attempt) for attempt in run.attempts]
         body["schedule"] = _schedule_info(run)

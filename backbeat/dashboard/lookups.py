@@ -41,7 +41,8 @@ class Viewer:
 
 
 def load_viewer(uow: UnitOfWork, session: SessionData, now: datetime) -> Viewer | None:
-    """The viewer behind a signed-in session, or None if its key is no longer usable.
+    """The viewer behind a signed-in session, or None if its key is no longer usable or the
+    server's record of the session ended (signed out) or expired.
 
     An account acted for that the caller may no longer act for falls back to its own.
     """
@@ -49,6 +50,8 @@ def load_viewer(uow: UnitOfWork, session: SessionData, now: datetime) -> Viewer 
         return None
     key = uow.keys.get(session.key_id)
     if key is None or key.account_id != session.account_id or not key.usable_at(now):
+        return None
+    if session.session_id is None or not uow.keys.session_active(session.session_id, key.id, now):
         return None
     caller = Caller(account_id=key.account_id, key_id=key.id)
     acting = caller.account_id

@@ -24,6 +24,15 @@ TRIGGERS = {
     Trigger.MANUAL: "Manual",
 }
 # Runs whose status can still change: their page polls for news.
+# How each delivery state reads on the run page, before the recipient.
+DELIVERY_STATES = {
+    "pending": "Waiting to send to",
+    "sending": "Sending to",
+    "sent": "Sent to",
+    "unconfirmed": "Handed over, unconfirmed (not resent), to",
+    "failed": "Failed for",
+    "refused": "Refused by the mail server for",
+}
 LIVE_STATUSES = frozenset(
     {
         RunStatus.PENDING_VERSION,

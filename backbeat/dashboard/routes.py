@@ -7,7 +7,7 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated
 from uuid import UUID
 
@@ -37,6 +37,7 @@ from backbeat.dashboard.web import (
 )
 from backbeat.domain.clock import iso_utc
 from backbeat.domain.cron import Schedule
+from backbeat.domain.deliveries import run_output
 from backbeat.domain.errors import AccessDenied, Conflict, InvalidInput, NotAuthenticated, NotFound
 from backbeat.domain.models import Run
 from backbeat.services.keys import authenticate
@@ -128,7 +129,13 @@ def sign_in(request: Request, form: FormDep) -> Response:
         log.info("dashboard sign-in refused", extra={"event": "dashboard.sign_in_refused"})
         error = "That API key was not accepted. Check it, or ask for a new one."
         return page(request, "sign_in.html", 401, next_path=next_path, error=error)
-    replace_session(request, sessions(request).signed_in(now, caller.key_id, caller.account_id))
+    started = sessions(request).signed_in(now, caller.key_id, caller.account_id)
+    assert started.session_id is not None
+    with app.uow(write=True) as uow:
+        expires = now + timedelta(seconds=sessions(request).lifetime_seconds)
+        uow.keys.add_session(started.session_id, caller.key_id, now, expires)
+        uow.commit()
+    replace_session(request, started)
     log.info(
         "dashboard sign-in",
         extra={
@@ -142,7 +149,13 @@ def sign_in(request: Request, form: FormDep) -> Response:
 
 @router.post("/dashboard/sign-out")
 def sign_out(request: Request, form: FormDep) -> Response:
-    replace_session(request, Sessions.anonymous(backbeat(request).clock.now()))
+    app = backbeat(request)
+    ending = current_session(request)
+    if ending is not None and ending.session_id is not None:
+        with app.uow(write=True) as uow:  # a copy of the cookie stops working too
+            uow.keys.end_session(ending.session_id, app.clock.now())
+            uow.commit()
+    replace_session(request, Sessions.anonymous(app.clock.now()))
     return redirect("/?done=signed-out")
 
 
@@ -425,7 +438,7 @@ def run_page(request: Request, run_id: str, viewer: ViewerDep) -> Response:
 def _run_page(
     request: Request, viewer: Viewer, run: Run, *, error: str | None = None, status: int = 200
 ) -> Response:
-    output = run.output if isinstance(run.output, dict) else {}
+    output = run_output(run.output if isinstance(run.output, dict) else None, run.deliveries) or {}
     return page(
         request,
         "run.html",
@@ -433,6 +446,7 @@ def _run_page(
         run=run,
         payload=run.payload or {},
         output=output,
+        delivery_states=present.DELIVERY_STATES,
         live=run.status in present.LIVE_STATUSES,
         cancelable=run.status in present.CANCELABLE_STATUSES,
         action_error=error,

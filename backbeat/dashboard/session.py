@@ -1,10 +1,13 @@
 """Dashboard sessions: a signed cookie that names an API key and never holds it.
 
 The cookie carries a random nonce, when it was issued (the app's clock), and once signed in
-the key's id, the key's account and the account being acted for. It is signed (HMAC-SHA256,
-itsdangerous) with a key derived from the server secret, so there is no new secret to
-configure; a changed server secret ends every session. The key itself is never stored: each
-request re-reads the key by id, and a revoked or expired key ends the session.
+a random session id, the key's id, the key's account and the account being acted for. It is
+signed (HMAC-SHA256, itsdangerous) with a key derived from the server secret, so there is no
+new secret to configure; a changed server secret ends every session. The key itself is never
+stored: each request re-reads the key by id, and a revoked or expired key ends the session.
+
+Each sign-in also records the session on the server (`dashboard_sessions`), and each request
+checks that record: signing out ends it there, so a copy of the cookie stops working at once.
 
 CSRF: each form carries HMAC(nonce) under a second derived key. The token is bound to the
 session (a new nonce at every sign-in and sign-out), is never stored anywhere, and cannot be
@@ -19,7 +22,7 @@ import secrets
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from itsdangerous import BadSignature, URLSafeSerializer
 from starlette.requests import Request
@@ -38,6 +41,7 @@ class SessionData:
     key_id: UUID | None = None
     account_id: UUID | None = None  # the key's account
     acting_id: UUID | None = None  # another account acted for (the API's account_id override)
+    session_id: UUID | None = None  # the server's record of a signed-in session
 
     @property
     def signed_in(self) -> bool:
@@ -62,8 +66,11 @@ class Sessions:
         return SessionData(nonce=secrets.token_urlsafe(16), issued_at=int(now.timestamp()))
 
     def signed_in(self, now: datetime, key_id: UUID, account_id: UUID) -> SessionData:
-        """A new session (a new nonce: no token from before the sign-in stays valid)."""
-        return replace(self.anonymous(now), key_id=key_id, account_id=account_id)
+        """A new session (a new nonce: no token from before the sign-in stays valid), with a
+        new random id for the server's record of it."""
+        return replace(
+            self.anonymous(now), key_id=key_id, account_id=account_id, session_id=uuid4()
+        )
 
     def encode(self, data: SessionData) -> str:
         body: dict[str, Any] = {"n": data.nonce, "t": data.issued_at}
@@ -72,6 +79,8 @@ class Sessions:
             body["a"] = data.account_id.hex
         if data.acting_id is not None:
             body["x"] = data.acting_id.hex
+        if data.session_id is not None:
+            body["s"] = data.session_id.hex
         return self._serializer.dumps(body)
 
     def decode(self, raw: str | None, now: datetime) -> SessionData | None:
@@ -86,6 +95,7 @@ class Sessions:
                 key_id=UUID(body["k"]) if "k" in body else None,
                 account_id=UUID(body["a"]) if "a" in body else None,
                 acting_id=UUID(body["x"]) if "x" in body else None,
+                session_id=UUID(body["s"]) if "s" in body else None,
             )
         except (BadSignature, KeyError, TypeError, ValueError):
             return None

@@ -19,6 +19,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
+from backbeat.api import errors
 from backbeat.api.context import backbeat
 from backbeat.dashboard import present
 from backbeat.dashboard.lookups import Viewer, load_viewer
@@ -282,6 +283,19 @@ def problem_page(request: Request, status: int, title: str, message: str) -> HTM
     return page(request, "problem.html", status, title=title, message=message)
 
 
+def unavailable_response(request: Request, exc: BaseException) -> Response:
+    """The database is unreachable: 503 (JSON for the JSON endpoints), logged as a warning."""
+    errors.log_unavailable(request, exc)
+    message = "The database is not answering right now. Try again in a moment."
+    response: Response
+    if _is_json(request):
+        response = JSONResponse({"error": message}, status_code=503)
+    else:
+        response = problem_page(request, 503, "Try again in a moment", message)
+    response.headers.update(errors.unavailable_headers())
+    return response
+
+
 def _is_json(request: Request) -> bool:
     return bool(getattr(request.state, "dashboard_json", False))
 
@@ -342,14 +356,20 @@ class DashboardRoute(APIRoute):
                 response = await handler(request)
             except (Problem, BackbeatError) as exc:
                 response = problem_response(request, exc)
-            except Exception:
-                log.exception(
-                    "dashboard request failed",
-                    extra={"event": "dashboard.error", "path": request.url.path},
-                )
-                response = problem_page(
-                    request, 500, "Something went wrong", "The server could not show this page."
-                )
+            except Exception as exc:
+                if errors.database_unavailable(exc):  # an outage, not a bug: no traceback
+                    response = unavailable_response(request, exc)
+                else:
+                    log.exception(
+                        "dashboard request failed",
+                        extra={"event": "dashboard.error", "path": request.url.path},
+                    )
+                    response = problem_page(
+                        request,
+                        500,
+                        "Something went wrong",
+                        "The server could not show this page.",
+                    )
             return finish(request, response)
 
         return route

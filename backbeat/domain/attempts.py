@@ -49,6 +49,7 @@ def start(run: Run, now: datetime, worker_id: str, lease: timedelta) -> tuple[Ru
         delayed_until=None,
         lease_owner=worker_id,
         lease_expires_at=now + lease,
+        lease_token=attempt.id,
     )
     return started, attempt
 
@@ -71,6 +72,7 @@ def _finished(run: Run, attempt: Attempt, now: datetime, cost: float) -> dict[st
         "cost_in_cents": round(run.cost_in_cents + cost, 6),
         "lease_owner": None,
         "lease_expires_at": None,
+        "lease_token": None,
     }
 
 
@@ -111,6 +113,9 @@ def fail(
     error = error_info(failure, stack_trace)
     ended = _end_attempt(attempt, AttemptStatus.FAILED, now, error)
     spent = _finished(run, attempt, now, cost)
+    # What the attempt did (tool calls, pages, usage, partial text) stays on the run; an
+    # attempt that left no record (a dead worker's) keeps the previous one.
+    record = output if output is not None else run.output
     if failure.kind is FailureKind.CONFIGURATION:
         status = RunStatus.SYSTEM_FAILURE
     elif failure.kind.retryable and failed_attempts < run.max_attempts:
@@ -120,6 +125,7 @@ def fail(
             RunStatus.REATTEMPTING,
             now,
             error=error,
+            output=record,
             delayed_until=now + wait,
             available_at=now + wait,
             **spent,
@@ -134,7 +140,7 @@ def fail(
         status,
         now,
         error=error,
-        output=output,
+        output=record,
         finished_at=now,
         available_at=None,
         **spent,
@@ -181,7 +187,7 @@ def cancel(run: Run, attempt: Attempt | None, now: datetime) -> tuple[Run, Attem
         **(
             _finished(run, attempt, now, 0.0)
             if attempt is not None
-            else {"lease_owner": None, "lease_expires_at": None}
+            else {"lease_owner": None, "lease_expires_at": None, "lease_token": None}
         ),
     )
     if attempt is None or attempt.status is not AttemptStatus.EXECUTING:

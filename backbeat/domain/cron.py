@@ -19,6 +19,7 @@ import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from functools import lru_cache
+from importlib import resources
 from zoneinfo import ZoneInfo, available_timezones
 
 from cronsim import CronSim, CronSimError
@@ -33,6 +34,11 @@ MACROS: dict[str, str] = {
     "@hourly": "0 * * * *",
 }
 
+# Longest accepted texts, checked before anything is parsed (and before any cache is
+# consulted). A cron expression needs far less; the longest IANA zone name has 32 characters.
+MAX_SCHEDULE_LENGTH = 256
+MAX_TIMEZONE_LENGTH = 64
+
 _FIELDS = ("minute", "hour", "day-of-month", "month", "day-of-week")
 # A fixed instant to validate against, so validation does not depend on the clock.
 _VALIDATION_ORIGIN = datetime(2000, 1, 1, tzinfo=UTC)
@@ -46,13 +52,41 @@ class ScheduleError(ValueError):
         self.message = message
 
 
+# Names a host's zoneinfo directory may answer to that are not IANA zones, or whose meaning
+# depends on the host: its own setting, a template file, a zone with no offset (-00), and
+# the trees of POSIX-style and leap-second ("right/") copies.
+_HOST_DEPENDENT = frozenset({"localtime", "posixrules", "Factory"})
+_HOST_DEPENDENT_TREES = ("posix/", "right/")
+
+
 @lru_cache(maxsize=1)
 def _zone_names() -> frozenset[str]:
-    return frozenset(available_timezones() | {"UTC"})
+    """The IANA zone names (links such as US/Eastern included) of the tzdata package, a
+    pinned dependency, so that every host accepts the same names; the host's own list only
+    if that package is missing."""
+    try:
+        names = set(resources.files("tzdata").joinpath("zones").read_text("utf-8").split())
+    except (ModuleNotFoundError, OSError):
+        names = set(available_timezones())
+    usable = {
+        name
+        for name in names
+        if name not in _HOST_DEPENDENT and not name.startswith(_HOST_DEPENDENT_TREES)
+    }
+    return frozenset(usable | {"UTC"})
 
 
 def is_valid_zone(name: str) -> bool:
-    return name in _zone_names()
+    """Whether a task may be given this zone (the API, the dashboard and the CLI ask)."""
+    return len(name) <= MAX_TIMEZONE_LENGTH and name in _zone_names()
+
+
+@lru_cache(maxsize=1)
+def _evaluable_zone_names() -> frozenset[str]:
+    """The zones a saved task's schedule is evaluated in: the valid ones, and whatever else
+    this host's zoneinfo answers to, so that a task saved before host-dependent names were
+    refused (`localtime`) keeps its fire times and its listing instead of failing."""
+    return _zone_names() | available_timezones()
 
 
 @lru_cache(maxsize=1024)
@@ -129,8 +163,7 @@ def _valid_alone(parts: list[str], index: int) -> bool:
     return True
 
 
-@lru_cache(maxsize=262_144)
-def _next_fire(expression: str, zone: str, after: datetime) -> datetime | None:
+def _compute_next_fire(expression: str, zone: str, after: datetime) -> datetime | None:
     tz = _zone(zone)
     if tz is UTC or not _wildcard_mode(expression):
         return _cronsim_next(expression, tz, after, after)
@@ -151,6 +184,10 @@ def _next_fire(expression: str, zone: str, after: datetime) -> datetime | None:
             return candidate
         # One second before the change: cronsim's first tick lands on it.
         since, start = change, change - _SECOND
+
+
+# Fire times of accepted schedules only: validation (_parse) calls _compute_next_fire.
+_next_fire = lru_cache(maxsize=262_144)(_compute_next_fire)
 
 
 def _cronsim_next(expression: str, tz: tzinfo, start: datetime, after: datetime) -> datetime | None:
@@ -209,7 +246,14 @@ class Schedule:
 
     @classmethod
     def parse(cls, expression: str, zone: str = "UTC") -> Schedule:
-        """The schedule, or ScheduleError saying what is wrong with the expression or zone."""
+        """The schedule, or ScheduleError saying what is wrong with the expression or zone.
+
+        Over-long texts are refused before parsing, and only accepted ones are cached.
+        """
+        if len(expression) > MAX_SCHEDULE_LENGTH:
+            raise ScheduleError(f"schedule must be at most {MAX_SCHEDULE_LENGTH:,} characters")
+        if len(zone) > MAX_TIMEZONE_LENGTH or zone not in _evaluable_zone_names():
+            raise ScheduleError("timezone must be a valid IANA time zone")
         return _parse(expression, zone)
 
     def next_after(self, after: datetime) -> datetime | None:
@@ -237,12 +281,11 @@ class Schedule:
         return fires, False
 
 
-@lru_cache(maxsize=65_536)
+@lru_cache(maxsize=65_536)  # lru_cache keeps no exceptions: refused expressions stay out
 def _parse(expression: str, zone: str) -> Schedule:
-    if not is_valid_zone(zone):
-        raise ScheduleError("timezone must be a valid IANA time zone")
     normalized = normalize(expression)
-    if _next_fire(normalized, "UTC", _VALIDATION_ORIGIN) is None:
+    # Uncached: an expression that never fires must not stay in _next_fire's cache.
+    if _compute_next_fire(normalized, "UTC", _VALIDATION_ORIGIN) is None:
         raise ScheduleError(f'schedule "{expression.strip()}" never fires')
     return Schedule(normalized, zone)
 

@@ -29,3 +29,7 @@ def new_run_id() -> str:
 
 def new_attempt_id() -> str:
     return "attempt_" + _time_ordered()
+
+
+def new_delivery_id() -> str:
+    return "delivery_" + _time_ordered()

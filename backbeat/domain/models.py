@@ -8,6 +8,7 @@ from typing import Any
 from uuid import UUID
 
 from backbeat.domain.cron import Schedule
+from backbeat.domain.deliveries import Delivery
 from backbeat.domain.runs import AttemptStatus, RunStatus, Trigger
 
 
@@ -71,6 +72,9 @@ class Task:
     next_fire_at: datetime | None  # None while paused or when the cron never fires again
     misfire_grace_seconds: int | None = None  # per-task catch-up window (extension)
     max_attempts: int | None = None  # per-task retry budget (extension)
+    # The organizations the task was made through by someone acting for its account via a
+    # shared organization: its emails reach the owner and their members only. None: no limit.
+    scope_organization_ids: tuple[UUID, ...] | None = None
 
     @property
     def is_active(self) -> bool:
@@ -125,5 +129,8 @@ class Run:
     version: str | None = None
     lease_owner: str | None = None
     lease_expires_at: datetime | None = None
+    lease_token: str | None = None  # the live attempt's id: only it may record or send
     concurrency_key: str | None = None  # runs sharing it never execute at once
     attempts: list[Attempt] = field(default_factory=list)
+    # Its outbox rows, where the reader asked for them (a run in full).
+    deliveries: list[Delivery] = field(default_factory=list)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from uuid import UUID
 
 from backbeat.domain.errors import AccessDenied
@@ -27,7 +28,38 @@ def resolve_account(uow: UnitOfWork, caller: Caller, requested: UUID | None) -> 
     raise denied
 
 
-def check_artist(uow: UnitOfWork, account_id: UUID, artist_id: UUID) -> None:
-    """The account may use the artist: its own, or one of its organizations'."""
-    if not uow.accounts.artist_usable_by(artist_id, account_id):
+@dataclass(frozen=True, slots=True)
+class Acting:
+    """The account acted for, and how far the caller reaches in it.
+
+    `scope` is None for full reach (the caller's own account, or any account through an
+    admin organization); else the organizations the caller shares with the account, and the
+    artists and email recipients a task may use are the account's own and theirs.
+    """
+
+    account_id: UUID
+    scope: tuple[UUID, ...] | None = None
+
+
+def resolve_acting(uow: UnitOfWork, caller: Caller, requested: UUID | None) -> Acting:
+    """`resolve_account`, with the reach: the same accounts are allowed and refused."""
+    if requested is None or requested == caller.account_id:
+        return Acting(caller.account_id)
+    denied = AccessDenied("Access denied to specified account_id")
+    if uow.accounts.get(requested) is None:
+        raise denied
+    if any(org.is_admin for org in uow.accounts.organizations_of(caller.account_id)):
+        return Acting(requested)
+    shared = uow.accounts.shared_organizations(caller.account_id, requested)
+    if shared:
+        return Acting(requested, tuple(shared))
+    raise denied
+
+
+def check_artist(
+    uow: UnitOfWork, account_id: UUID, artist_id: UUID, scope: tuple[UUID, ...] | None = None
+) -> None:
+    """The account may use the artist: its own, or one of its organizations' (one of `scope`,
+    when acting through shared organizations)."""
+    if not uow.accounts.artist_usable_by(artist_id, account_id, organizations=scope):
         raise AccessDenied("Access denied to specified artist_account_id")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from uuid import UUID
 
@@ -19,6 +19,7 @@ from backbeat.domain.ports import UnitOfWork
 from backbeat.domain.runs import RunStatus, Trigger
 from backbeat.services.access import resolve_account
 from backbeat.services.keys import Caller
+from backbeat.services.outbox import abandon_pending
 
 UnitOfWorkFactory = Callable[..., UnitOfWork]
 
@@ -39,6 +40,8 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         text = base64.urlsafe_b64decode(padded.encode("ascii")).decode()
+        if "\x00" in text:  # fromisoformat would stop reading at a NUL
+            raise ValueError("NUL in a cursor")
         stamp, run_id = text.split("|")
         created = datetime.fromisoformat(stamp)
     except (ValueError, UnicodeError, binascii.Error):
@@ -46,6 +49,19 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
     if created.tzinfo is None:
         raise invalid
     return created, run_id
+
+
+def cancel_locked(uow: UnitOfWork, run: Run, now: datetime, reason: str) -> Run:
+    """Cancel a run whose row this transaction has locked: its attempt ends, its lease token
+    dies (so the attempt may neither record nor send anything more once this commits), and
+    its pending deliveries are abandoned with `reason`."""
+    attempt = uow.work.current_attempt(run.id)
+    canceled, ended = attempts.cancel(run, attempt, now)
+    uow.work.save(canceled)
+    if ended is not None:
+        uow.work.save_attempt(ended)
+    abandon_pending(uow, run.id, now, reason)
+    return canceled
 
 
 class RunService:
@@ -101,11 +117,7 @@ class RunService:
                 raise NotFound("Task run not found")
             if run.status.is_final:
                 raise Conflict(f"the run has already finished ({run.status.value})")
-            attempt = uow.work.current_attempt(run.id)
-            run, ended = attempts.cancel(run, attempt, now)
-            uow.work.save(run)
-            if ended is not None:
-                uow.work.save_attempt(ended)
+            run = cancel_locked(uow, run, now, "the run was canceled before it was delivered")
             uow.commit()
         metrics.current().run_finished(run.status)
         return run
@@ -124,7 +136,7 @@ class RunService:
             run = uow.runs.get(run_id)
             if run is None or not self._may_see(uow, caller, run):
                 raise NotFound("Task run not found")
-            return run
+            return replace(run, deliveries=uow.deliveries.of_run(run.id))
 
     def list_runs(
         self,

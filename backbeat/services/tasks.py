@@ -8,16 +8,21 @@ from datetime import datetime
 from enum import Enum
 from uuid import UUID, uuid4
 
+from backbeat import metrics
 from backbeat.domain.clock import Clock
 from backbeat.domain.cron import Schedule
 from backbeat.domain.errors import AccessDenied, NotFound
 from backbeat.domain.models import Run, Task
 from backbeat.domain.ports import UnitOfWork
-from backbeat.services.access import check_artist, resolve_account
+from backbeat.services.access import Acting, check_artist, resolve_account, resolve_acting
 from backbeat.services.keys import Caller
+from backbeat.services.runs import cancel_locked
 
 RECENT_RUNS = 5
 UPCOMING = 5
+# What a task does and to whom: changing them through a shared organization keeps the
+# task within that organization's reach.
+INSTRUCTIONS = ("title", "prompt", "artist_account_id")
 
 
 class Unset(Enum):
@@ -84,6 +89,15 @@ def next_fire(task: Task, now: datetime) -> datetime | None:
     return task.parsed_schedule().next_after(now)
 
 
+def narrowed(scope: tuple[UUID, ...] | None, acting: Acting) -> tuple[UUID, ...] | None:
+    """A task's scope once `acting` changed what it does: never wider than either."""
+    if acting.scope is None:
+        return scope
+    if scope is None:
+        return acting.scope
+    return tuple(organization for organization in scope if organization in acting.scope)
+
+
 class TaskService:
     def __init__(
         self,
@@ -116,8 +130,9 @@ class TaskService:
         now = self._clock.now()
         schedule = Schedule.parse(draft.schedule, draft.timezone)
         with self._uow(write=True) as uow:
-            owner = resolve_account(uow, caller, draft.account_id)
-            check_artist(uow, owner, draft.artist_account_id)
+            acting = resolve_acting(uow, caller, draft.account_id)
+            owner = acting.account_id
+            check_artist(uow, owner, draft.artist_account_id, acting.scope)
             task = Task(
                 id=uuid4(),
                 account_id=owner,
@@ -133,6 +148,7 @@ class TaskService:
                 next_fire_at=schedule.next_after(now),
                 misfire_grace_seconds=draft.misfire_grace_seconds,
                 max_attempts=draft.max_attempts,
+                scope_organization_ids=acting.scope,
             )
             uow.tasks.add(task)
             view = self._views(uow, [task])[0]
@@ -146,10 +162,18 @@ class TaskService:
         now = self._clock.now()
         changes = patch.given()
         with self._uow(write=True) as uow:
-            task = self._owned_task(uow, caller, task_id, account_id)
-            if isinstance(patch.artist_account_id, UUID):
-                check_artist(uow, task.account_id, patch.artist_account_id)
+            acting = resolve_acting(uow, caller, account_id)
+            task = self._task_of(uow, acting.account_id, task_id)
             updated: Task = replace(task, **changes)  # type: ignore[arg-type]
+            rewrites = acting.scope is not None and any(
+                getattr(updated, name) != getattr(task, name) for name in INSTRUCTIONS
+            )
+            if isinstance(patch.artist_account_id, UUID) or rewrites:
+                check_artist(uow, task.account_id, updated.artist_account_id, acting.scope)
+            if rewrites:
+                updated = replace(
+                    updated, scope_organization_ids=narrowed(task.scope_organization_ids, acting)
+                )
             timing_changed = any(
                 name in changes for name in ("schedule", "timezone", "enabled")
             ) and (
@@ -169,16 +193,28 @@ class TaskService:
         return view
 
     def delete(self, caller: Caller, task_id: UUID, *, account_id: UUID | None = None) -> None:
+        """Delete the task and, in the same transaction, cancel its unfinished runs (they stay
+        readable): a run queued or executing before the delete runs, and sends, nothing more."""
+        now = self._clock.now()
         with self._uow(write=True) as uow:
             self._owned_task(uow, caller, task_id, account_id)
+            canceled = [
+                cancel_locked(uow, run, now, "the task was deleted before it was delivered")
+                for run in uow.work.unfinished_of_task(task_id)
+            ]
             uow.tasks.delete(task_id)
             uow.commit()
+        for run in canceled:
+            metrics.current().run_finished(run.status)
         self._on_schedule_change()
 
     def _owned_task(
         self, uow: UnitOfWork, caller: Caller, task_id: UUID, account_id: UUID | None
     ) -> Task:
-        owner = resolve_account(uow, caller, account_id)
+        return self._task_of(uow, resolve_account(uow, caller, account_id), task_id)
+
+    @staticmethod
+    def _task_of(uow: UnitOfWork, owner: UUID, task_id: UUID) -> Task:
         task = uow.tasks.get(task_id, for_update=True)
         if task is None:
             raise NotFound("Task not found")

@@ -1,9 +1,10 @@
 """The worker's database steps. Each is one short transaction; none is ever held while a
 model or a tool is working (a worker runs hundreds of calls on a handful of connections).
 
-Claim → (model and tools, no transaction) → finish. A claim is a lease the worker renews;
-`finish` only records an outcome while the worker still holds it, so a run taken over by
-another worker, or canceled meanwhile, is never overwritten by a late answer.
+Claim → (model and tools, no transaction) → finish. A claim starts an attempt under a lease
+whose token is the attempt's id: renewals, outcomes, releases (and the outbox's sends) count
+only with the live token, so a run taken over by another attempt (of any worker, this one
+included), or canceled meanwhile, is never overwritten by a late answer.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from backbeat import metrics
 from backbeat.domain import attempts
 from backbeat.domain.clock import Clock
+from backbeat.domain.deliveries import emails_sent
 from backbeat.domain.failures import AttemptFailed, FailureKind, RetryPolicy
 from backbeat.domain.models import Attempt, Run
 from backbeat.domain.ports import UnitOfWork
@@ -39,6 +41,11 @@ class Claim:
     def worker_id(self) -> str:
         assert self.run.lease_owner is not None
         return self.run.lease_owner
+
+    @property
+    def token(self) -> str:
+        """The lease token: the attempt's id."""
+        return self.attempt.id
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,13 +85,14 @@ class WorkQueue:
         self._rng = rng
         self._next_reap = 0.0
 
-    def claim(self, worker_id: str, limit: int) -> list[Claim]:
-        """Start up to `limit` runs under a lease; [] when another worker won a race."""
+    def claim(self, worker_id: str, limit: int, skip: Sequence[str] = ()) -> list[Claim]:
+        """Start up to `limit` runs under a lease, none of the runs in `skip` (the worker's
+        own, still executing an outdated attempt); [] when another worker won a race."""
         now = self._clock.now()
         claims: list[Claim] = []
         try:
             with self._uow(write=True) as uow:
-                found = uow.work.claimable(now, limit)
+                found = uow.work.claimable(now, limit, skip=skip)
                 # Stamp the start once the query has answered: it saw each run's key free, so
                 # the start recorded never precedes the end of the run of the same task it
                 # waited for (a start read before the query could, by as long as the query
@@ -113,12 +121,12 @@ class WorkQueue:
             )
         return claims
 
-    def renew(self, worker_id: str, run_ids: Sequence[str]) -> set[str]:
-        """Extend the leases; answers the runs this worker still holds."""
-        if not run_ids:
+    def renew(self, lease_tokens: Sequence[str]) -> set[str]:
+        """Extend these attempts' leases; answers the tokens still live."""
+        if not lease_tokens:
             return set()
         with self._uow(write=True) as uow:
-            held = uow.work.renew(worker_id, run_ids, self._clock.now() + self.lease)
+            held = uow.work.renew(lease_tokens, self._clock.now() + self.lease)
             uow.commit()
         return held
 
@@ -134,15 +142,19 @@ class WorkQueue:
                         "event": "run.outcome_discarded",
                         "run_id": claim.run.id,
                         "task_id": str(claim.run.task_id),
+                        "attempt": claim.attempt.number,
                     },
                 )
                 return None
             assert run is not None
             attempt = uow.work.current_attempt(run.id) or claim.attempt
+            # The outbox, not the attempt's memory: emails sent by earlier attempts count.
+            output = None
+            if outcome.output is not None:
+                sent = emails_sent(uow.deliveries.of_run(run.id))
+                output = {**outcome.output, "emails_sent": sent}
             if outcome.failure is None:
-                assert outcome.output is not None
-                # The ledger, not the attempt's memory: emails sent by earlier attempts count.
-                output = {**outcome.output, "emails_sent": _sent(uow.work.emails_of(run.id))}
+                assert output is not None
                 run, attempt = attempts.complete(run, attempt, now, output, outcome.cost_in_cents)
             else:
                 run, attempt = attempts.fail(
@@ -153,6 +165,7 @@ class WorkQueue:
                     failed_attempts=uow.work.failed_attempts(run.id) + 1,
                     policy=self._retry,
                     cost=outcome.cost_in_cents,
+                    output=output,
                     stack_trace=outcome.stack_trace,
                     rng=self._rng,
                 )
@@ -191,13 +204,14 @@ class WorkQueue:
         self._next_reap = now_monotonic + self.lease.total_seconds() / 3
         return True
 
-    def reap(self, limit: int = 100) -> list[Run]:
+    def reap(self, limit: int = 100, keep: Sequence[str] = ()) -> list[Run]:
         """Runs whose worker stopped renewing its lease: that attempt failed (WorkerCrashed);
-        the run is retried if attempts remain, else CRASHED."""
+        the run is retried if attempts remain, else CRASHED. Never the attempts in `keep`
+        (the reaping worker's own live ones: it renews those instead)."""
         now = self._clock.now()
         reaped: list[Run] = []
         with self._uow(write=True) as uow:
-            for run in uow.work.expired(now, limit):
+            for run in uow.work.expired(now, limit, keep=keep):
                 attempt = uow.work.current_attempt(run.id)
                 if attempt is None:  # cannot happen through Backbeat; repair rather than stall
                     attempt = attempts.start(run, now, run.lease_owner or "?", self.lease)[1]
@@ -245,7 +259,9 @@ class WorkQueue:
                 else uow.accounts.get_artist(run.artist_account_id)
             )
             owner = uow.accounts.get(run.account_id)
-            team = uow.accounts.team_emails(run.account_id)
+            # The owner's team, narrowed to the organizations the task was made through when
+            # someone acting for the owner made it (services.access).
+            team = uow.accounts.run_recipients(run.account_id, run.task_id)
             earlier = (
                 []
                 if run.task_id is None
@@ -268,37 +284,11 @@ class WorkQueue:
         with self._uow() as uow:
             return uow.work.previous_outputs(run.task_id, run.created_at, limit)
 
-    def claim_email(self, run_id: str, recipient: str, subject: str) -> bool:
-        with self._uow(write=True) as uow:
-            claimed = uow.work.claim_email(run_id, recipient, subject, self._clock.now())
-            uow.commit()
-        return claimed
-
-    def settle_email(self, run_id: str, recipient: str, sent: bool, error: str | None) -> None:
-        with self._uow(write=True) as uow:
-            status = "sent" if sent else "failed"
-            uow.work.settle_email(run_id, recipient, status, self._clock.now(), error)
-            uow.commit()
-
     @staticmethod
     def _holds(run: Run | None, claim: Claim) -> bool:
         return (
-            run is not None
-            and run.status is RunStatus.EXECUTING
-            and run.lease_owner == claim.worker_id
+            run is not None and run.status is RunStatus.EXECUTING and run.lease_token == claim.token
         )
-
-
-def _sent(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Everyone the ledger says the run emailed, in any attempt. A send cut off by a crash
-    counts (the ledger never sends it again) but is marked unconfirmed."""
-    sent: list[dict[str, Any]] = []
-    for entry in entries:
-        if entry["status"] == "sent":
-            sent.append({"to": entry["to"], "subject": entry["subject"]})
-        elif entry["status"] == "sending":
-            sent.append({"to": entry["to"], "subject": entry["subject"], "confirmed": False})
-    return sent
 
 
 def _log_outcome(run: Run, attempt: Attempt) -> None:

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Connection, and_, exists, insert, or_, select, update
+from sqlalchemy import Connection, and_, delete, exists, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from backbeat.domain.models import Account, ApiKey, Artist, Organization
-from backbeat.store.tables import accounts, api_keys, artists, organization_members, organizations
+from backbeat.store.tables import (
+    accounts,
+    api_keys,
+    artists,
+    dashboard_sessions,
+    organization_members,
+    organizations,
+    tasks,
+)
 
 
 def _account(row: Any) -> Account:
@@ -102,6 +110,17 @@ class SqlAccountRepository:
         )
         return bool(self._db.execute(query).scalar())
 
+    def shared_organizations(self, first: UUID, second: UUID) -> list[UUID]:
+        mine = organization_members.alias("mine")
+        theirs = organization_members.alias("theirs")
+        query = (
+            select(mine.c.organization_id)
+            .join(theirs, theirs.c.organization_id == mine.c.organization_id)
+            .where(mine.c.account_id == first, theirs.c.account_id == second)
+            .order_by(mine.c.organization_id)
+        )
+        return list(self._db.execute(query).scalars())
+
     def add_artist(self, artist: Artist) -> None:
         self._db.execute(
             insert(artists).values(
@@ -127,18 +146,38 @@ class SqlAccountRepository:
             created_at=row.created_at,
         )
 
-    def team_emails(self, account_id: UUID) -> set[str]:
-        mine = organization_members.alias("mine")
-        members = organization_members.alias("members")
-        teammates = (
-            select(accounts.c.email)
-            .join(members, members.c.account_id == accounts.c.id)
-            .join(mine, mine.c.organization_id == members.c.organization_id)
-            .where(mine.c.account_id == account_id)
-        )
+    def team_emails(
+        self, account_id: UUID, organizations: Sequence[UUID] | None = None
+    ) -> set[str]:
         own = select(accounts.c.email).where(accounts.c.id == account_id)
-        rows = self._db.execute(own.union(teammates))
+        if organizations is not None and not organizations:
+            rows = self._db.execute(own)
+        else:
+            mine = organization_members.alias("mine")
+            members = organization_members.alias("members")
+            teammates = (
+                select(accounts.c.email)
+                .join(members, members.c.account_id == accounts.c.id)
+                .join(mine, mine.c.organization_id == members.c.organization_id)
+                .where(mine.c.account_id == account_id)
+            )
+            if organizations is not None:
+                teammates = teammates.where(mine.c.organization_id.in_(list(organizations)))
+            rows = self._db.execute(own.union(teammates))
         return {row.email.lower() for row in rows if row.email}
+
+    def run_recipients(self, account_id: UUID, task_id: UUID | None) -> set[str]:
+        scope: list[UUID] | None = []  # no such task of this account: the owner alone
+        if task_id is not None:
+            row = self._db.execute(
+                select(tasks.c.scope_organization_ids).where(
+                    tasks.c.id == task_id, tasks.c.account_id == account_id
+                )
+            ).first()
+            if row is not None:
+                raw = row.scope_organization_ids
+                scope = None if raw is None else [UUID(each) for each in raw]
+        return self.team_emails(account_id, scope)
 
     def artist_names(self, artist_ids: Iterable[UUID]) -> dict[UUID, str]:
         ids = list(set(artist_ids))
@@ -147,10 +186,16 @@ class SqlAccountRepository:
         rows = self._db.execute(select(artists.c.id, artists.c.name).where(artists.c.id.in_(ids)))
         return {row.id: row.name for row in rows}
 
-    def artist_usable_by(self, artist_id: UUID, account_id: UUID) -> bool:
+    def artist_usable_by(
+        self, artist_id: UUID, account_id: UUID, *, organizations: Sequence[UUID] | None = None
+    ) -> bool:
         member_of = select(organization_members.c.organization_id).where(
             organization_members.c.account_id == account_id
         )
+        if organizations is not None:
+            member_of = member_of.where(
+                organization_members.c.organization_id.in_(list(organizations))
+            )
         query = select(
             exists().where(
                 and_(
@@ -218,3 +263,33 @@ class SqlKeyRepository:
             .order_by(api_keys.c.created_at.desc(), api_keys.c.id.desc())
         )
         return [_key(row) for row in rows]
+
+    def add_session(
+        self, session_id: UUID, key_id: UUID, at: datetime, expires_at: datetime
+    ) -> None:
+        # Expired sessions go here, by the expires_at index: no sweeper is needed.
+        self._db.execute(delete(dashboard_sessions).where(dashboard_sessions.c.expires_at <= at))
+        self._db.execute(
+            insert(dashboard_sessions).values(
+                id=session_id, api_key_id=key_id, created_at=at, expires_at=expires_at
+            )
+        )
+
+    def session_active(self, session_id: UUID, key_id: UUID, now: datetime) -> bool:
+        query = select(
+            exists().where(
+                dashboard_sessions.c.id == session_id,
+                dashboard_sessions.c.api_key_id == key_id,
+                dashboard_sessions.c.ended_at.is_(None),
+                dashboard_sessions.c.expires_at > now,
+            )
+        )
+        return bool(self._db.execute(query).scalar())
+
+    def end_session(self, session_id: UUID, at: datetime) -> bool:
+        result = self._db.execute(
+            update(dashboard_sessions)
+            .where(dashboard_sessions.c.id == session_id, dashboard_sessions.c.ended_at.is_(None))
+            .values(ended_at=at)
+        )
+        return result.rowcount == 1

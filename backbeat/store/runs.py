@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
 from sqlalchemy import Connection, String, Uuid, and_, any_, bindparam, func, or_, select, true
 from sqlalchemy.dialects import postgresql, sqlite
 
+from backbeat.domain.errors import InvalidInput
 from backbeat.domain.models import Attempt, Run
 from backbeat.domain.runs import AttemptStatus, RunStatus, Trigger
 from backbeat.store.tables import attempts, runs
@@ -21,11 +22,29 @@ _LIGHT = [c for c in runs.c if c.name not in ("payload", "output", "error")]
 _LISTED = [
     c
     for c in _LIGHT
-    if c.name not in ("available_at", "lease_owner", "lease_expires_at", "concurrency_key")
+    if c.name
+    not in ("available_at", "lease_owner", "lease_expires_at", "lease_token", "concurrency_key")
 ]
 _SQLITE_MAX_IDS = 30_000
 _IDS = postgresql.ARRAY(String)
 _RECENT: dict[str, Any] = {}
+_MAX_RUN_ID_LENGTH = 100  # run ids have 30 characters
+
+
+def _usable_cursor(before: tuple[datetime, str]) -> tuple[datetime, str]:
+    """The `before` position as both databases can compare it, or InvalidInput: a time that
+    leaves the datetime range once read as UTC (year 1 at +14:00), or an id with a NUL
+    (PostgreSQL refuses it even to compare) is no cursor this server gave out."""
+    created_at, run_id = before
+    invalid = InvalidInput("cursor is not a cursor this server gave out", ["cursor"])
+    if "\x00" in run_id or len(run_id) > _MAX_RUN_ID_LENGTH:
+        raise invalid
+    if created_at.tzinfo is None:
+        return before  # a programming error, refused by the column type (UTCDateTime)
+    try:
+        return created_at.astimezone(UTC), run_id
+    except (OverflowError, ValueError):
+        raise invalid from None
 
 
 def _recent_statement(dialect: str) -> Any:
@@ -106,6 +125,7 @@ def run_from_row(row: Any, run_attempts: list[Attempt] | None = None) -> Run:
         available_at=row.available_at,
         lease_owner=row.lease_owner,
         lease_expires_at=row.lease_expires_at,
+        lease_token=row.lease_token,
         concurrency_key=row.concurrency_key,
         attempts=run_attempts or [],
     )
@@ -150,6 +170,7 @@ def run_values(run: Run) -> dict[str, Any]:
         "delayed_until": run.delayed_until,
         "lease_owner": run.lease_owner,
         "lease_expires_at": run.lease_expires_at,
+        "lease_token": run.lease_token,
         "started_at": run.started_at,
         "finished_at": run.finished_at,
         "duration_ms": run.duration_ms,
@@ -237,7 +258,7 @@ class SqlRunRepository:
         if status is not None:
             query = query.where(runs.c.status == status.value)
         if before is not None:
-            created_at, run_id = before
+            created_at, run_id = _usable_cursor(before)
             query = query.where(
                 or_(
                     runs.c.created_at < created_at,

@@ -116,6 +116,9 @@ tasks = Table(
     Column("model", Text, nullable=True),
     Column("misfire_grace_seconds", Integer, nullable=True),
     Column("max_attempts", Integer, nullable=True),
+    # The organizations (a JSON list of ids) the task was made through when someone acted for
+    # its account via a shared organization: its emails reach no further. NULL: full reach.
+    Column("scope_organization_ids", json_type(), nullable=True),
     # The scheduler's cursor: the next fire time still to dispatch; NULL while paused.
     Column("next_fire_at", UTCDateTime, nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
@@ -156,6 +159,8 @@ runs = Table(
     Column("delayed_until", UTCDateTime, nullable=True),
     Column("lease_owner", Text, nullable=True),
     Column("lease_expires_at", UTCDateTime, nullable=True),
+    # The live attempt's id: renewals, outcomes and side effects count only with it.
+    Column("lease_token", String(48), nullable=True),
     Column("started_at", UTCDateTime, nullable=True),
     Column("finished_at", UTCDateTime, nullable=True),
     Column("duration_ms", Integer, nullable=False, server_default=text("0")),
@@ -216,15 +221,52 @@ attempts = Table(
     UniqueConstraint("run_id", "number"),
 )
 
-# Whom a run has emailed: a retried run never emails anyone twice.
-emails = Table(
-    "emails",
+# The outbox: every effect a run has on the world (an email today), one row per (run,
+# channel, recipient), written and committed before anything leaves the process.
+deliveries = Table(
+    "deliveries",
     metadata,
-    Column("run_id", String(40), ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
-    Column("recipient", Text, primary_key=True),
-    Column("subject", Text, nullable=False),
-    Column("status", String(16), nullable=False),  # sending | sent | failed
+    Column("id", Text, primary_key=True),
+    Column("run_id", String(40), ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("recipient", Text, nullable=False),  # normalised (an email address, lower case)
+    Column("address", Text, nullable=False),  # as it is sent
+    Column("subject", Text, nullable=True),
+    Column("body", Text, nullable=False),
+    # pending | sending | sent | unconfirmed | failed | refused (domain.deliveries)
+    Column("status", String(16), nullable=False),
+    Column("attempt_id", String(48), nullable=True),  # the attempt that asked for it
+    Column("tries", Integer, nullable=False, server_default=text("0")),
+    Column("next_try_at", UTCDateTime, nullable=True),
+    Column("sending_until", UTCDateTime, nullable=True),
     Column("error", Text, nullable=True),
+    Column("sent_at", UTCDateTime, nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("run_id", "channel", "recipient"),
+    Index(
+        "ix_deliveries_due",
+        "next_try_at",
+        postgresql_where=text("status = 'pending'"),
+        sqlite_where=text("status = 'pending'"),
+    ),
+    Index(
+        "ix_deliveries_sending",
+        "sending_until",
+        postgresql_where=text("status = 'sending'"),
+        sqlite_where=text("status = 'sending'"),
+    ),
+)
+
+# Signed-in dashboard sessions: the cookie names one; signing out ends it on the server.
+dashboard_sessions = Table(
+    "dashboard_sessions",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("api_key_id", Uuid, ForeignKey("api_keys.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("ended_at", UTCDateTime, nullable=True),
+    Index(None, "api_key_id"),
+    Index(None, "expires_at"),
 )

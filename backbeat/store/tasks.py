@@ -43,11 +43,20 @@ _COLUMNS = (
 
 
 def task_from_row(row: Any) -> Task:
-    return Task(id=row.id, **{name: getattr(row, name) for name in _COLUMNS})
+    scope = row.scope_organization_ids
+    return Task(
+        id=row.id,
+        scope_organization_ids=None if scope is None else tuple(UUID(each) for each in scope),
+        **{name: getattr(row, name) for name in _COLUMNS},
+    )
 
 
 def _values(task: Task) -> dict[str, Any]:
-    return {name: getattr(task, name) for name in _COLUMNS}
+    scope = task.scope_organization_ids
+    return {
+        "scope_organization_ids": None if scope is None else [str(each) for each in scope],
+        **{name: getattr(task, name) for name in _COLUMNS},
+    }
 
 
 class SqlTaskRepository:

@@ -7,6 +7,7 @@ from types import TracebackType
 from sqlalchemy import Connection, Engine
 
 from backbeat.store.accounts import SqlAccountRepository, SqlKeyRepository
+from backbeat.store.deliveries import SqlDeliveryRepository
 from backbeat.store.engine import WRITE
 from backbeat.store.runs import SqlRunRepository
 from backbeat.store.tasks import SqlScheduleRepository, SqlTaskRepository
@@ -36,6 +37,7 @@ class SqlUnitOfWork:
         self._runs = SqlRunRepository(connection)
         self._schedules = SqlScheduleRepository(connection)
         self._work = SqlWorkRepository(connection)
+        self._deliveries = SqlDeliveryRepository(connection)
         return self
 
     @property
@@ -61,6 +63,10 @@ class SqlUnitOfWork:
     @property
     def work(self) -> SqlWorkRepository:
         return self._work
+
+    @property
+    def deliveries(self) -> SqlDeliveryRepository:
+        return self._deliveries
 
     @property
     def connection(self) -> Connection:

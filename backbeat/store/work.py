@@ -1,4 +1,4 @@
-"""The worker's queries: claiming runs, leases, attempts, and the email ledger."""
+"""The worker's queries: claiming runs, leases and attempts."""
 
 from __future__ import annotations
 
@@ -8,12 +8,11 @@ from typing import Any
 from uuid import UUID
 
 from sqlalchemy import Connection, and_, exists, func, insert, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from backbeat.domain.models import Attempt, Run
 from backbeat.domain.runs import CLAIMABLE_STATUSES, AttemptStatus, RunStatus
 from backbeat.store.runs import attempt_from_row, run_from_row, run_values
-from backbeat.store.tables import attempts, emails, runs
+from backbeat.store.tables import attempts, runs
 
 _CLAIMABLE = [status.value for status in CLAIMABLE_STATUSES]
 _EXECUTING = RunStatus.EXECUTING.value
@@ -23,7 +22,7 @@ class SqlWorkRepository:
     def __init__(self, connection: Connection) -> None:
         self._db = connection
 
-    def claimable(self, now: datetime, limit: int) -> list[Run]:
+    def claimable(self, now: datetime, limit: int, *, skip: Sequence[str] = ()) -> list[Run]:
         """Runs a worker may start now, oldest first, locked; none whose key is executing or
         has an older run still waiting.
 
@@ -50,9 +49,12 @@ class SqlWorkRepository:
                 ),
             ),
         )
+        conditions = [runs.c.status.in_(_CLAIMABLE), runs.c.available_at <= now, key_free]
+        if skip:  # runs the claiming worker is still executing an (outdated) attempt of
+            conditions.append(runs.c.id.not_in(list(skip)))
         query = (
             select(runs)
-            .where(runs.c.status.in_(_CLAIMABLE), runs.c.available_at <= now, key_free)
+            .where(*conditions)
             .order_by(runs.c.available_at, runs.c.id)
             .limit(limit)
             .with_for_update(skip_locked=True, of=runs)
@@ -67,6 +69,16 @@ class SqlWorkRepository:
                 keys.add(run.concurrency_key)
             found.append(run)
         return found
+
+    def unfinished_of_task(self, task_id: UUID) -> list[Run]:
+        """The task's runs that have not ended (queued, waiting or executing), locked."""
+        query = (
+            select(runs)
+            .where(runs.c.task_id == task_id, runs.c.status.in_([*_CLAIMABLE, _EXECUTING]))
+            .order_by(runs.c.created_at, runs.c.id)
+            .with_for_update()
+        )
+        return [run_from_row(row) for row in self._db.execute(query)]
 
     def get_for_update(self, run_id: str) -> Run | None:
         row = self._db.execute(select(runs).where(runs.c.id == run_id).with_for_update()).first()
@@ -100,27 +112,26 @@ class SqlWorkRepository:
         )
         return int(self._db.execute(query).scalar_one())
 
-    def renew(self, worker_id: str, run_ids: Sequence[str], until: datetime) -> set[str]:
-        """Extend this worker's leases; answers the runs it still holds (others were taken
-        over or canceled)."""
-        if not run_ids:
+    def renew(self, lease_tokens: Sequence[str], until: datetime) -> set[str]:
+        """Extend these attempts' leases; answers the tokens still live (the others' runs were
+        taken over or canceled)."""
+        if not lease_tokens:
             return set()
         statement = (
             update(runs)
-            .where(
-                runs.c.id.in_(list(run_ids)),
-                runs.c.lease_owner == worker_id,
-                runs.c.status == _EXECUTING,
-            )
+            .where(runs.c.lease_token.in_(list(lease_tokens)), runs.c.status == _EXECUTING)
             .values(lease_expires_at=until)
-            .returning(runs.c.id)
+            .returning(runs.c.lease_token)
         )
-        return {row.id for row in self._db.execute(statement)}
+        return {row.lease_token for row in self._db.execute(statement)}
 
-    def expired(self, now: datetime, limit: int) -> list[Run]:
+    def expired(self, now: datetime, limit: int, *, keep: Sequence[str] = ()) -> list[Run]:
+        conditions = [runs.c.status == _EXECUTING, runs.c.lease_expires_at < now]
+        if keep:
+            conditions.append(runs.c.lease_token.not_in(list(keep)))
         query = (
             select(runs)
-            .where(runs.c.status == _EXECUTING, runs.c.lease_expires_at < now)
+            .where(*conditions)
             .order_by(runs.c.lease_expires_at)
             .limit(limit)
             .with_for_update(skip_locked=True)
@@ -153,54 +164,6 @@ class SqlWorkRepository:
             }
             for row in self._db.execute(query)
         ]
-
-    # The email ledger (see agents.tools.base.EmailLedger for the contract).
-
-    def claim_email(self, run_id: str, recipient: str, subject: str, now: datetime) -> bool:
-        dialect = postgresql if self._db.dialect.name == "postgresql" else sqlite
-        values = {
-            "run_id": run_id,
-            "recipient": recipient,
-            "subject": subject,
-            "status": "sending",
-            "created_at": now,
-            "updated_at": now,
-        }
-        fresh = dialect.insert(emails).values(**values).on_conflict_do_nothing()
-        if self._db.execute(fresh.returning(emails.c.run_id)).first() is not None:
-            return True
-        # Only a send that failed may be tried again; "sending" (a crash mid-send) counts as sent.
-        retry = (
-            update(emails)
-            .where(
-                and_(emails.c.run_id == run_id, emails.c.recipient == recipient),
-                emails.c.status == "failed",
-            )
-            .values(status="sending", subject=subject, error=None, updated_at=now)
-            .returning(emails.c.run_id)
-        )
-        return self._db.execute(retry).first() is not None
-
-    def emails_of(self, run_id: str) -> list[dict[str, Any]]:
-        """What the run's ledger says it emailed, across all its attempts, oldest first."""
-        query = (
-            select(emails.c.recipient, emails.c.subject, emails.c.status)
-            .where(emails.c.run_id == run_id)
-            .order_by(emails.c.created_at, emails.c.recipient)
-        )
-        return [
-            {"to": row.recipient, "subject": row.subject, "status": row.status}
-            for row in self._db.execute(query)
-        ]
-
-    def settle_email(
-        self, run_id: str, recipient: str, status: str, now: datetime, error: str | None = None
-    ) -> None:
-        self._db.execute(
-            update(emails)
-            .where(emails.c.run_id == run_id, emails.c.recipient == recipient)
-            .values(status=status, error=error, updated_at=now)
-        )
 
 
 def _attempt_values(attempt: Attempt) -> dict[str, Any]:

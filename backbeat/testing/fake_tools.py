@@ -6,84 +6,102 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from backbeat.agents.tools.base import FetchedPage, OutgoingEmail, ToolError
+from backbeat.agents.tools.base import DeliveryReport, FetchedPage, OutgoingEmail, ToolError
+from backbeat.domain.deliveries import DeliveryStatus, SendOutcome, SendResult
 
 if TYPE_CHECKING:
-    from backbeat.agents.tools.base import EmailLedger, Mailer, WebFetcher
-
-
-@dataclass
-class LedgerEntry:
-    recipient: str
-    subject: str
-    status: str  # "sending", "sent" or "failed"
-    error: str | None = None
-
-
-class InMemoryEmailLedger:
-    """An EmailLedger for one run, with the store's semantics: a recipient can be claimed when
-    never claimed before or when its last send failed (was released); "sending" (a crash
-    mid-send) and "sent" block every later claim. Recipients are compared exactly: the
-    send_email tool passes them normalised (lower case)."""
-
-    def __init__(self) -> None:
-        self.entries: dict[str, LedgerEntry] = {}
-        self.claims: list[tuple[str, str, bool]] = []  # (recipient, subject, granted)
-
-    async def claim(self, recipient: str, subject: str) -> bool:
-        entry = self.entries.get(recipient)
-        granted = entry is None or entry.status == "failed"
-        if granted:
-            self.entries[recipient] = LedgerEntry(recipient, subject, "sending")
-        self.claims.append((recipient, subject, granted))
-        return granted
-
-    async def mark_sent(self, recipient: str) -> None:
-        entry = self.entries.get(recipient)
-        if entry is None:
-            raise KeyError(f"{recipient} was never claimed")
-        entry.status, entry.error = "sent", None
-
-    async def release(self, recipient: str, error: str) -> None:
-        entry = self.entries.get(recipient)
-        if entry is None:
-            raise KeyError(f"{recipient} was never claimed")
-        entry.status, entry.error = "failed", error
-
-    def status(self, recipient: str) -> str | None:
-        entry = self.entries.get(recipient)
-        return None if entry is None else entry.status
-
-    @property
-    def sent(self) -> list[str]:
-        return [entry.recipient for entry in self.entries.values() if entry.status == "sent"]
+    from backbeat.agents.tools.base import Mailer, RunOutbox, WebFetcher
 
 
 class RecordingMailer:
-    """A Mailer that keeps what it is given. `fail_next(n)` makes the next n sends raise."""
+    """A Mailer that keeps what it accepts. `fail_next(n)` makes the next n sends end with
+    `outcome` (TEMPORARY by default: nothing sent); an UNCONFIRMED send is kept as sent."""
 
     def __init__(self, fail_times: int = 0, error: str = "SMTP server unavailable") -> None:
         self.sent: list[OutgoingEmail] = []
         self.attempts = 0
         self._failures_left = fail_times
         self._error = error
+        self._outcome = SendOutcome.TEMPORARY
 
-    def fail_next(self, times: int = 1, error: str | None = None) -> None:
+    def fail_next(
+        self,
+        times: int = 1,
+        error: str | None = None,
+        outcome: SendOutcome = SendOutcome.TEMPORARY,
+    ) -> None:
         self._failures_left = times
+        self._outcome = outcome
         if error is not None:
             self._error = error
 
-    async def send(self, email: OutgoingEmail) -> None:
+    async def send(self, email: OutgoingEmail) -> SendResult:
         self.attempts += 1
         if self._failures_left > 0:
             self._failures_left -= 1
-            raise ConnectionError(self._error)
+            if self._outcome is SendOutcome.UNCONFIRMED:
+                self.sent.append(email)
+            return SendResult(self._outcome, self._error)
         self.sent.append(email)
+        return SendResult(SendOutcome.ACCEPTED, "250 OK")
 
     @property
     def recipients(self) -> list[str]:
         """Everyone emailed, once per email, in order."""
         return [address for email in self.sent for address in email.recipients]
+
+
+@dataclass
+class OutboxEntry:
+    recipient: str
+    address: str
+    subject: str
+    status: DeliveryStatus
+    error: str | None = None
+    body: str | None = None
+
+
+class InMemoryRunOutbox:
+    """A RunOutbox for one run with the outbox's semantics, without a database: a recipient
+    gets at most one email; a send that failed for a passing reason stays pending (a later
+    call in the same run tries it again); anything that may have arrived is never resent."""
+
+    def __init__(self, mailer: Mailer | None = None) -> None:
+        self.mailer = mailer
+        self.entries: dict[str, OutboxEntry] = {}
+
+    @property
+    def can_email(self) -> bool:
+        return self.mailer is not None
+
+    async def email(self, recipient: str, address: str, subject: str, body: str) -> DeliveryReport:
+        entry = self.entries.get(recipient)
+        if entry is not None and entry.status is not DeliveryStatus.PENDING:
+            return DeliveryReport(entry.address, entry.status, entry.error, earlier=True)
+        if entry is None:
+            entry = OutboxEntry(recipient, address, subject, DeliveryStatus.PENDING, body=body)
+            self.entries[recipient] = entry
+        assert self.mailer is not None, "check can_email first"
+        # A retry sends what was first asked for, as the outbox keeps a delivery's content.
+        email = OutgoingEmail((entry.address,), entry.subject, entry.body or body)
+        result = await self.mailer.send(email)
+        entry.status = {
+            SendOutcome.ACCEPTED: DeliveryStatus.SENT,
+            SendOutcome.UNCONFIRMED: DeliveryStatus.UNCONFIRMED,
+            SendOutcome.TEMPORARY: DeliveryStatus.PENDING,
+            SendOutcome.PERMANENT: DeliveryStatus.FAILED,
+            SendOutcome.REFUSED: DeliveryStatus.REFUSED,
+        }[result.outcome]
+        entry.error = None if result.outcome is SendOutcome.ACCEPTED else result.detail
+        return DeliveryReport(entry.address, entry.status, entry.error)
+
+    def status(self, recipient: str) -> DeliveryStatus | None:
+        entry = self.entries.get(recipient)
+        return None if entry is None else entry.status
+
+    @property
+    def sent(self) -> list[str]:
+        return [e.recipient for e in self.entries.values() if e.status is DeliveryStatus.SENT]
 
 
 class StaticFetcher:
@@ -119,6 +137,6 @@ class StaticFetcher:
 
 
 if TYPE_CHECKING:  # the fakes implement the protocols (checked by mypy)
-    _ledger: EmailLedger = InMemoryEmailLedger()
+    _outbox: RunOutbox = InMemoryRunOutbox()
     _mailer: Mailer = RecordingMailer()
     _fetcher: WebFetcher = StaticFetcher()

@@ -1,6 +1,12 @@
 """The worker loop: reap dead workers' runs, claim what fits, run attempts concurrently,
-renew their leases, and on stop let them finish within a grace period before handing the
-rest back. Database steps run in threads; the event loop never waits on a transaction."""
+renew their leases, retry the outbox's due deliveries, and on stop let attempts finish
+within a grace period before handing the rest back. Database steps run in threads; the
+event loop never waits on a transaction.
+
+Attempts in hand are keyed by attempt id, the lease token: after a stall longer than its
+lease (a blocked loop, a database outage) a worker may find its run taken over. It never
+claims a run it is still executing an attempt of, never reaps its own live attempts (it
+renews them), and the stale attempt's renewal fails, which abandons it."""
 
 from __future__ import annotations
 
@@ -8,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import random
 import secrets
 import socket
 import time
@@ -17,12 +24,23 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from backbeat.services.worker import Claim, Outcome, WorkQueue
 from backbeat.worker.executor import Executor
+from backbeat.worker.outbox import OutboxSender
 
 log = logging.getLogger("backbeat.worker")
 
 DATABASE_ERRORS = (OperationalError, DBAPIError)
-MAX_BACKOFF_SECONDS = 30.0
-FINISH_TRIES = 6
+# Short and jittered: a database back after an outage finds every worker working again
+# within a couple of seconds, and the workers do not all knock at once.
+MAX_BACKOFF_SECONDS = 2.0
+FINISH_TRIES = 40  # about a minute of backoff: a lease's worth of database outage
+
+
+def backoff(failures: int, rng: random.Random | None = None) -> float:
+    """Seconds to wait after `failures` database errors in a row: 0.25, 0.5, 1, then 2,
+    each between half and all of it."""
+    ceiling = min(MAX_BACKOFF_SECONDS, 0.25 * (1 << min(failures - 1, 6)))
+    draw = rng.random() if rng is not None else random.random()  # noqa: S311 (jitter)
+    return ceiling * (0.5 + 0.5 * draw)
 
 
 def new_worker_id() -> str:
@@ -40,6 +58,7 @@ class Worker:
         poll_seconds: float = 1.0,
         shutdown_grace_seconds: float = 30.0,
         database_threads: int = 5,
+        outbox_poll_seconds: float = 5.0,
     ) -> None:
         self._queue = queue
         self._executor = executor
@@ -50,6 +69,10 @@ class Worker:
         # As many threads for database steps as the pool has connections: more would make
         # the pool open (and close again) extra connections all the time.
         self._database_threads = database_threads
+        self._outbox: OutboxSender = executor.outbox
+        self._outbox_poll = outbox_poll_seconds
+        self._next_outbox = 0.0
+        # By attempt id (the lease token).
         self._running: dict[str, tuple[asyncio.Task[None], Claim]] = {}
         self._lost: set[str] = set()  # canceled or taken over: nothing to record or release
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -104,7 +127,7 @@ class Worker:
                     delay = self._poll
                 except DATABASE_ERRORS as exc:
                     failures += 1
-                    delay = min(MAX_BACKOFF_SECONDS, 0.5 * 2 ** min(failures - 1, 6))
+                    delay = backoff(failures)
                     log.warning(
                         "database unavailable; retrying",
                         extra={"event": "worker.db_error", "error": str(exc)[:200]},
@@ -117,16 +140,22 @@ class Worker:
             log.info("worker stopped", extra={"event": "worker.stopped", "worker": self.worker_id})
 
     async def step(self) -> int:
-        """Reap expired leases, then claim as many runs as there are free slots."""
-        if self._queue.reap_due(time.monotonic()):
-            await asyncio.to_thread(self._queue.reap)
+        """Reap expired leases, retry due deliveries, then claim as many runs as there are
+        free slots."""
+        now = time.monotonic()
+        if self._queue.reap_due(now):
+            await asyncio.to_thread(self._queue.reap, 100, list(self._running))
+        if now >= self._next_outbox and not self._stopping:
+            self._next_outbox = now + self._outbox_poll
+            await self._outbox.step()
         free = self._concurrency - len(self._running)
         if free <= 0 or self._stopping:
             return 0
-        claims = await asyncio.to_thread(self._queue.claim, self.worker_id, free)
+        busy = [claim.run.id for _, claim in self._running.values()]
+        claims = await asyncio.to_thread(self._queue.claim, self.worker_id, free, busy)
         for claim in claims:
             task = asyncio.create_task(self._attempt(claim), name=f"run {claim.run.id}")
-            self._running[claim.run.id] = (task, claim)
+            self._running[claim.token] = (task, claim)
         return len(claims)
 
     async def _nap(self, seconds: float) -> None:
@@ -138,12 +167,12 @@ class Worker:
     async def _attempt(self, claim: Claim) -> None:
         try:
             outcome = await self._executor.execute(claim)
-            if claim.run.id not in self._lost:
+            if claim.token not in self._lost:
                 await self._finish(claim, outcome)
                 self.completed += 1
         finally:
-            self._running.pop(claim.run.id, None)
-            self._lost.discard(claim.run.id)
+            self._running.pop(claim.token, None)
+            self._lost.discard(claim.token)
             if self._wake is not None:
                 self._wake.set()  # a slot is free
 
@@ -162,7 +191,7 @@ class Worker:
                         "error": str(exc)[:200],
                     },
                 )
-                await asyncio.sleep(min(MAX_BACKOFF_SECONDS, 0.5 * 2**attempt))
+                await asyncio.sleep(backoff(attempt))
         log.error(
             "gave up recording the outcome; the lease will expire and the run be retried",
             extra={"event": "run.record_failed", "run_id": claim.run.id},
@@ -172,29 +201,40 @@ class Worker:
         interval = self._queue.lease.total_seconds() / 3
         while True:
             await asyncio.sleep(interval)
-            ids = list(self._running)
-            if not ids:
+            tokens = list(self._running)
+            if not tokens:
                 continue
             try:
-                held = await asyncio.to_thread(self._queue.renew, self.worker_id, ids)
+                held = await asyncio.to_thread(self._queue.renew, tokens)
             except DATABASE_ERRORS as exc:
                 log.warning(
                     "could not renew leases",
                     extra={"event": "lease.renew_failed", "error": str(exc)[:200]},
                 )
                 continue
-            for run_id in set(ids) - held:
-                entry = self._running.get(run_id)
+            for token in set(tokens) - held:
+                entry = self._running.get(token)
                 if entry is not None:
-                    # Canceled through the API, or our lease lapsed and another worker took
-                    # the run: stop working on it (no more model calls, no more emails).
-                    self._lost.add(run_id)
+                    # Canceled through the API, or our lease lapsed and another attempt took
+                    # the run: stop working on it (no more model calls; the outbox already
+                    # refuses its emails).
+                    self._lost.add(token)
                     entry[0].cancel()
                     log.info(
-                        "attempt abandoned", extra={"event": "run.abandoned", "run_id": run_id}
+                        "attempt abandoned",
+                        extra={
+                            "event": "run.abandoned",
+                            "run_id": entry[1].run.id,
+                            "attempt": entry[1].attempt.number,
+                        },
                     )
 
     async def _drain(self) -> None:
+        await self._drain_attempts()
+        # Emails on the wire report how they ended (else they would count as unconfirmed).
+        await self._outbox.wait_idle(self._grace)
+
+    async def _drain_attempts(self) -> None:
         if not self._running:
             return
         tasks = [task for task, _ in self._running.values()]

@@ -375,8 +375,10 @@ def test_a_retried_run_never_emails_twice(
     [call] = run["output"]["tool_calls"]
     assert call["name"] == "send_email"
     assert not call["is_error"]
-    # The run's output counts the email attempt 1 sent (from the ledger), once.
+    # The run's output counts the email attempt 1 sent (from the outbox), once.
     assert [email["to"] for email in run["output"]["emails_sent"]] == [OWNER]
+    [delivery] = run["output"]["deliveries"]
+    assert (delivery["to"], delivery["status"], delivery["tries"]) == (OWNER, "sent", 1)
 
 
 def test_without_provider_credentials_runs_end_in_system_failure(tmp_path: Path) -> None:

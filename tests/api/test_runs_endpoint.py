@@ -87,7 +87,8 @@ def test_a_run_by_id_in_full(client: TestClient, backbeat: Backbeat, alice: Tena
 
     assert full["id"] == run.id
     assert full["payload"]["prompt"] == task["prompt"]
-    assert full["output"] == {"text": "a report"}
+    # The stored record, with the outbox's view of it: no deliveries, no emails.
+    assert full["output"] == {"text": "a report", "deliveries": [], "emails_sent": []}
     assert full["error"] is None
     assert full["attempts"] == []
     assert full["schedule"]["externalId"] == task["id"]

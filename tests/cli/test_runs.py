@@ -14,6 +14,7 @@ from backbeat.testing import FakeClock
 from backbeat.wiring import Backbeat
 from tests.cli.conftest import Cli, create
 from tests.conftest import Tenant
+from tests.outbox import email_sent
 
 OUTPUT = {
     "text": "Streams are up 12% this week.\nEmailed the team.",
@@ -65,9 +66,8 @@ def finish_with_a_retry(backbeat: Backbeat, clock: FakeClock) -> None:
     queue.finish(claim, Outcome(output=None, failure=failure, cost_in_cents=0.25))
     clock.advance(minutes=1)
     [claim] = queue.claim("worker-1", 1)
-    # The email goes through the ledger, as send_email does; finish reports it from there.
-    assert queue.claim_email(claim.run.id, "alice@example.com", "Pulse")
-    queue.settle_email(claim.run.id, "alice@example.com", sent=True, error=None)
+    # The email goes through the outbox, as send_email does; the run shows it from there.
+    email_sent(backbeat, clock, claim, "alice@example.com", "Pulse")
     queue.finish(claim, Outcome(output=OUTPUT, failure=None, cost_in_cents=1.5))
 
 
@@ -144,7 +144,7 @@ def test_show_prints_the_run_in_full(
     assert "tool calls  2" in lines
     assert any(line.startswith("  fetch_url ") and "→ ok:" in line for line in lines)
     assert "emails      1 sent, 1 refused" in lines
-    assert "  sent to alice@example.com: 'Pulse'" in lines
+    assert "  sent alice@example.com: 'Pulse'" in lines
     assert "  refused mallory@evil.test: 'Pulse' (not on the team)" in lines
     assert lines[-3:] == ["output", "  Streams are up 12% this week.", "  Emailed the team."]
 
@@ -158,7 +158,18 @@ def test_show_json_is_the_api_run_in_full(
     shown = cli.json("runs", "show", run_id, "--account", str(alice.account_id))
 
     assert [shown] == api_runs(client, alice, runId=run_id)
+    [delivery] = shown["output"].pop("deliveries")
     assert shown["output"] == OUTPUT
+    assert delivery == {
+        "channel": "email",
+        "to": "alice@example.com",
+        "subject": "Pulse",
+        "status": "sent",
+        "tries": 1,
+        "next_try_at": None,
+        "sent_at": "2026-01-05T12:02:00+00:00",
+        "error": None,
+    }
     assert [attempt["status"] for attempt in shown["attempts"]] == ["FAILED", "COMPLETED"]
 
 

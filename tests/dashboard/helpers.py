@@ -16,6 +16,7 @@ from backbeat.services.worker import Outcome, WorkQueue
 from backbeat.testing import FakeClock
 from backbeat.wiring import Backbeat
 from tests.conftest import Tenant
+from tests.outbox import email_sent
 
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "wbr"}
 
@@ -237,8 +238,7 @@ def finish_queued_run(
     clock.advance(minutes=1)
     [claim] = queue.claim("worker-1", 1)
     clock.advance(seconds=3)
-    # Emails go through the ledger, as send_email does; finish reports them from there.
+    # Emails go through the outbox, as send_email does; the run shows them from there.
     for email in (output or OUTPUT).get("emails_sent", []):
-        assert queue.claim_email(claim.run.id, email["to"], email["subject"])
-        queue.settle_email(claim.run.id, email["to"], sent=True, error=None)
+        email_sent(backbeat, clock, claim, email["to"], email["subject"])
     queue.finish(claim, Outcome(output=output or OUTPUT, failure=None, cost_in_cents=cost_in_cents))

@@ -125,8 +125,8 @@ def test_signing_out_ends_the_session(client: TestClient, alice: Tenant) -> None
     page = dashboard.get("/?done=signed-out")
     assert page.text("notice") == "You are signed out."
     assert dashboard.raw_get("/dashboard/tasks").status_code == 303
-    # The old cookie, replayed, is still valid until it expires (it is a bearer token); but
-    # its CSRF token is not the new session's.
+    # The browser gets a new, anonymous session (the old cookie's session ended on the
+    # server: see test_server_sessions.py).
     assert client.cookies[COOKIE] != old_cookie
 
 

@@ -19,9 +19,9 @@ from uuid import uuid4
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
-from backbeat.agents.tools.base import EmailLedger, Mailer, ToolContext, ToolError, WebFetcher
+from backbeat.agents.tools.base import Mailer, RunOutbox, ToolContext, ToolError, WebFetcher
 from backbeat.domain.failures import AttemptFailed
-from backbeat.testing.fake_tools import InMemoryEmailLedger, RecordingMailer, StaticFetcher
+from backbeat.testing.fake_tools import InMemoryRunOutbox, RecordingMailer, StaticFetcher
 from tests.processes import free_port
 
 T = TypeVar("T")
@@ -221,7 +221,7 @@ def make_context(
     team: Iterable[str] = ("owner@band.example", "Manager@Band.example", "tour@band.example"),
     mailer: Mailer | None = None,
     no_mailer: bool = False,
-    ledger: EmailLedger | None = None,
+    outbox: RunOutbox | None = None,
     fetcher: WebFetcher | None = None,
     outputs: list[dict[str, Any]] | None = None,
     artist: dict[str, Any] | None = None,
@@ -242,8 +242,7 @@ def make_context(
         team_emails=frozenset(team),
         previous_outputs=previous_outputs,
         fetcher=fetcher or StaticFetcher(),
-        mailer=None if no_mailer else mailer or RecordingMailer(),
-        ledger=ledger or InMemoryEmailLedger(),
+        outbox=outbox or InMemoryRunOutbox(None if no_mailer else mailer or RecordingMailer()),
     )
     context.asked_limits = asked  # type: ignore[attr-defined]
     return context

@@ -5,61 +5,102 @@ from __future__ import annotations
 import pytest
 
 from backbeat.agents.tools.base import (
-    EmailLedger,
+    DeliveryReport,
     FetchedPage,
     Mailer,
     OutgoingEmail,
+    RunOutbox,
     ToolError,
     WebFetcher,
 )
-from backbeat.testing.fake_tools import InMemoryEmailLedger, RecordingMailer, StaticFetcher
+from backbeat.domain.deliveries import DeliveryStatus, SendOutcome, SendResult
+from backbeat.testing.fake_tools import InMemoryRunOutbox, RecordingMailer, StaticFetcher
 from tests.tools.helpers import raises_tool_error, run
 
 
 def test_the_fakes_satisfy_the_protocols() -> None:
-    ledger: EmailLedger = InMemoryEmailLedger()
+    outbox: RunOutbox = InMemoryRunOutbox()
     mailer: Mailer = RecordingMailer()
     fetcher: WebFetcher = StaticFetcher()
-    assert ledger
+    assert outbox
     assert mailer
     assert fetcher
 
 
-def test_ledger_semantics() -> None:
-    ledger = InMemoryEmailLedger()
+def test_outbox_semantics() -> None:
+    mailer = RecordingMailer()
+    outbox = InMemoryRunOutbox(mailer)
 
-    async def scenario() -> list[bool]:
-        results = [await ledger.claim("a@x.example", "s1")]  # fresh: yes
-        results.append(await ledger.claim("a@x.example", "s2"))  # sending: no
-        await ledger.release("a@x.example", "boom")
-        results.append(await ledger.claim("a@x.example", "s3"))  # failed: yes again
-        await ledger.mark_sent("a@x.example")
-        results.append(await ledger.claim("a@x.example", "s4"))  # sent: never again
-        results.append(await ledger.claim("b@x.example", "s1"))  # someone else: yes
-        return results
+    async def email(recipient: str, subject: str) -> DeliveryReport:
+        return await outbox.email(recipient, recipient.upper(), subject, "b")
 
-    assert run(scenario()) == [True, False, True, False, True]
-    assert ledger.status("a@x.example") == "sent"
-    assert ledger.status("b@x.example") == "sending"
-    assert ledger.status("c@x.example") is None
-    assert ledger.entries["a@x.example"].subject == "s3"
-    assert ledger.sent == ["a@x.example"]
-    with pytest.raises(KeyError):
-        run(ledger.mark_sent("nobody@x.example"))
+    async def scenario() -> list[DeliveryReport]:
+        mailer.fail_next(1, "down")
+        reports = [await email("a@x.example", "s1")]  # temporary: kept pending
+        reports.append(await email("a@x.example", "s2"))  # pending: tried again, sent
+        reports.append(await email("a@x.example", "s3"))  # sent: never again
+        mailer.fail_next(1, "no reply", SendOutcome.UNCONFIRMED)
+        reports.append(await email("b@x.example", "s1"))  # may have arrived
+        reports.append(await email("b@x.example", "s2"))  # so: never again
+        return reports
+
+    assert run(scenario()) == [
+        DeliveryReport("A@X.EXAMPLE", DeliveryStatus.PENDING, "down"),
+        DeliveryReport("A@X.EXAMPLE", DeliveryStatus.SENT),
+        DeliveryReport("A@X.EXAMPLE", DeliveryStatus.SENT, earlier=True),
+        DeliveryReport("B@X.EXAMPLE", DeliveryStatus.UNCONFIRMED, "no reply"),
+        DeliveryReport("B@X.EXAMPLE", DeliveryStatus.UNCONFIRMED, "no reply", earlier=True),
+    ]
+    assert mailer.attempts == 3
+    assert [email.recipients for email in mailer.sent] == [("A@X.EXAMPLE",), ("B@X.EXAMPLE",)]
+    assert outbox.status("a@x.example") is DeliveryStatus.SENT
+    assert outbox.status("b@x.example") is DeliveryStatus.UNCONFIRMED
+    assert outbox.status("c@x.example") is None
+    assert outbox.sent == ["a@x.example"]  # unconfirmed is not confirmed
+    assert outbox.can_email
+    assert not InMemoryRunOutbox().can_email
+
+
+@pytest.mark.parametrize(
+    ("outcome", "status"),
+    [
+        (SendOutcome.PERMANENT, DeliveryStatus.FAILED),
+        (SendOutcome.REFUSED, DeliveryStatus.REFUSED),
+    ],
+    ids=str,
+)
+def test_outbox_final_failures_are_never_retried(
+    outcome: SendOutcome, status: DeliveryStatus
+) -> None:
+    mailer = RecordingMailer()
+    mailer.fail_next(1, "550 no", outcome)
+    outbox = InMemoryRunOutbox(mailer)
+    first = run(outbox.email("a@x.example", "a@x.example", "s", "b"))
+    again = run(outbox.email("a@x.example", "a@x.example", "s", "b"))
+    assert first == DeliveryReport("a@x.example", status, "550 no")
+    assert again == DeliveryReport("a@x.example", status, "550 no", earlier=True)
+    assert mailer.attempts == 1
+    assert mailer.sent == []
 
 
 def test_recording_mailer() -> None:
     mailer = RecordingMailer(fail_times=1, error="down")
     email = OutgoingEmail(("a@x.example", "b@x.example"), "s", "b")
-    with pytest.raises(ConnectionError, match="down"):
-        run(mailer.send(email))
-    run(mailer.send(email))
+    assert run(mailer.send(email)) == SendResult(SendOutcome.TEMPORARY, "down")
+    assert run(mailer.send(email)) == SendResult(SendOutcome.ACCEPTED, "250 OK")
     mailer.fail_next(1, "again")
-    with pytest.raises(ConnectionError, match="again"):
-        run(mailer.send(email))
+    assert run(mailer.send(email)) == SendResult(SendOutcome.TEMPORARY, "again")
     assert mailer.sent == [email]
-    assert mailer.attempts == 3
-    assert mailer.recipients == ["a@x.example", "b@x.example"]
+    mailer.fail_next(2, outcome=SendOutcome.PERMANENT)  # the last error stays
+    assert run(mailer.send(email)) == SendResult(SendOutcome.PERMANENT, "again")
+    assert run(mailer.send(email)) == SendResult(SendOutcome.PERMANENT, "again")
+    assert mailer.sent == [email]
+    mailer.fail_next(1, "no reply", SendOutcome.UNCONFIRMED)  # it may have gone: kept
+    assert run(mailer.send(email)) == SendResult(SendOutcome.UNCONFIRMED, "no reply")
+    assert run(mailer.send(email)).outcome is SendOutcome.ACCEPTED
+    assert mailer.sent == [email, email, email]
+    assert mailer.attempts == 7
+    assert mailer.recipients == ["a@x.example", "b@x.example"] * 3
 
 
 def test_static_fetcher() -> None:

@@ -9,8 +9,7 @@ import jsonschema_rs
 import pytest
 
 from backbeat.agents.base import ToolSpec
-from backbeat.agents.tools.base import FetchedPage, ToolError
-from backbeat.agents.tools.email import MailError
+from backbeat.agents.tools.base import FetchedPage, OutgoingEmail, ToolError
 from backbeat.agents.tools.registry import (
     FETCH_WEB_PAGE,
     MAX_PAGE_CHARS,
@@ -23,8 +22,14 @@ from backbeat.agents.tools.registry import (
     normalise_address,
     tool_specs,
 )
-from backbeat.testing.fake_tools import InMemoryEmailLedger, RecordingMailer, StaticFetcher
-from tests.tools.helpers import make_context, raises_retryable_failure, raises_tool_error, run
+from backbeat.domain.deliveries import DeliveryStatus, SendOutcome, SendResult
+from backbeat.testing.fake_tools import (
+    InMemoryRunOutbox,
+    OutboxEntry,
+    RecordingMailer,
+    StaticFetcher,
+)
+from tests.tools.helpers import make_context, raises_tool_error, run
 
 # The registry
 
@@ -229,10 +234,13 @@ def test_fetch_web_page_argument_checks(arguments: dict[str, Any], expected: str
 
 # send_email (with the fakes; test_email.py does it over real SMTP)
 
+ARGS: dict[str, Any] = {"subject": "s", "body": "b"}
+
 
 def test_send_email_defaults_to_the_owner() -> None:
     mailer = RecordingMailer()
-    context = make_context(mailer=mailer)
+    outbox = InMemoryRunOutbox(mailer)
+    context = make_context(outbox=outbox)
     result = run(SEND_EMAIL(context, {"subject": "  Weekly pulse ", "body": "Body\n"}))
     assert result == "Sent to owner@band.example (subject: 'Weekly pulse')."
     (email,) = mailer.sent
@@ -241,14 +249,15 @@ def test_send_email_defaults_to_the_owner() -> None:
         "Weekly pulse",
         "Body\n",
     )
-    assert context.emails_sent == [{"to": "owner@band.example", "subject": "Weekly pulse"}]
+    assert outbox.sent == ["owner@band.example"]
+    assert outbox.entries["owner@band.example"].error is None
 
 
 def test_send_email_one_email_per_recipient_compared_case_insensitively() -> None:
     mailer = RecordingMailer()
-    ledger = InMemoryEmailLedger()
-    context = make_context(mailer=mailer, ledger=ledger)
-    run(
+    outbox = InMemoryRunOutbox(mailer)
+    context = make_context(outbox=outbox)
+    result = run(
         SEND_EMAIL(
             context,
             {
@@ -262,16 +271,23 @@ def test_send_email_one_email_per_recipient_compared_case_insensitively() -> Non
             },
         )
     )
+    # Sent to the address as the team spells it, keyed in lower case.
     assert [email.recipients for email in mailer.sent] == [
         ("Manager@Band.example",),
         ("tour@band.example",),
     ]
-    assert sorted(ledger.sent) == ["manager@band.example", "tour@band.example"]
+    assert sorted(outbox.sent) == ["manager@band.example", "tour@band.example"]
+    assert outbox.entries["manager@band.example"].address == "Manager@Band.example"
+    assert result.splitlines() == [
+        "Sent to Manager@Band.example (subject: 's').",
+        "Sent to tour@band.example (subject: 's').",
+    ]
 
 
 def test_send_email_refuses_outsiders() -> None:
     mailer = RecordingMailer()
-    context = make_context(mailer=mailer)
+    outbox = InMemoryRunOutbox(mailer)
+    context = make_context(outbox=outbox)
     outsiders = [
         "fan@gmail.example",
         "owner@band.example.evil.example",
@@ -284,6 +300,7 @@ def test_send_email_refuses_outsiders() -> None:
     assert message.startswith("Refused (Backbeat only emails the task owner and members")
     assert message.endswith("Nothing was sent.")
     assert mailer.attempts == 0
+    assert outbox.entries == {}
     assert [entry["to"] for entry in context.emails_refused] == outsiders
     assert [entry["reason"] for entry in context.emails_refused] == [
         "not the task owner or a member of the owning account's organization",
@@ -295,7 +312,8 @@ def test_send_email_refuses_outsiders() -> None:
 
 def test_send_email_sends_to_members_and_reports_refusals() -> None:
     mailer = RecordingMailer()
-    context = make_context(mailer=mailer)
+    outbox = InMemoryRunOutbox(mailer)
+    context = make_context(outbox=outbox)
     result = run(
         SEND_EMAIL(
             context,
@@ -303,22 +321,26 @@ def test_send_email_sends_to_members_and_reports_refusals() -> None:
         )
     )
     assert mailer.recipients == ["tour@band.example"]
-    assert "Sent to tour@band.example" in result
-    assert "Refused" in result
-    assert "press@outlet.example" in result
+    sent, refused = result.splitlines()
+    assert sent == "Sent to tour@band.example (subject: 's')."
+    assert refused.startswith("Refused")
+    assert "press@outlet.example" in refused
     assert context.emails_refused[0]["to"] == "press@outlet.example"
+    assert list(outbox.entries) == ["tour@band.example"]
 
 
 def test_send_email_without_smtp() -> None:
-    context = make_context(no_mailer=True)
-    message = raises_tool_error(SEND_EMAIL(context, {"subject": "s", "body": "b"}))
+    outbox = InMemoryRunOutbox(None)
+    context = make_context(outbox=outbox)
+    message = raises_tool_error(SEND_EMAIL(context, dict(ARGS)))
     assert message == "email is not configured (set BACKBEAT_SMTP_HOST)"
-    assert context.ledger.claims == []  # type: ignore[attr-defined]
+    assert outbox.entries == {}
+    assert not make_context(no_mailer=True).outbox.can_email
 
 
 def test_send_email_without_an_owner_needs_recipients() -> None:
     context = make_context(owner=None)
-    assert "no owner email" in raises_tool_error(SEND_EMAIL(context, {"subject": "s", "body": "b"}))
+    assert "no owner email" in raises_tool_error(SEND_EMAIL(context, dict(ARGS)))
 
 
 def test_send_email_once_per_run_even_within_an_attempt() -> None:
@@ -326,56 +348,134 @@ def test_send_email_once_per_run_even_within_an_attempt() -> None:
     context = make_context(mailer=mailer)
     run(SEND_EMAIL(context, {"subject": "first", "body": "b"}))
     result = run(SEND_EMAIL(context, {"subject": "second", "body": "b"}))
-    assert "Not sent again to owner@band.example" in result
+    assert result.startswith("Not sent again to owner@band.example")
+    assert "status sent" in result
     assert [email.subject for email in mailer.sent] == ["first"]
+    assert mailer.attempts == 1
 
 
-def test_a_crash_mid_send_counts_as_sent() -> None:
-    ledger = InMemoryEmailLedger()
-    run(ledger.claim("owner@band.example", "s"))  # claimed, then the process died
-    mailer = RecordingMailer()
-    result = run(
-        SEND_EMAIL(make_context(mailer=mailer, ledger=ledger), {"subject": "s", "body": "b"})
+@pytest.mark.parametrize(
+    "status",
+    [DeliveryStatus.SENDING, DeliveryStatus.UNCONFIRMED, DeliveryStatus.FAILED],
+    ids=str,
+)
+def test_a_delivery_that_is_not_pending_is_never_sent_again(status: DeliveryStatus) -> None:
+    outbox = InMemoryRunOutbox(RecordingMailer())
+    # An earlier attempt left it so (`sending`: it died mid-send; it may have arrived).
+    outbox.entries["owner@band.example"] = OutboxEntry(
+        "owner@band.example", "owner@band.example", "s", status, "what happened"
     )
-    assert "Not sent again" in result
+    result = run(SEND_EMAIL(make_context(outbox=outbox), dict(ARGS)))
+    assert result.startswith("Not sent again to owner@band.example")
+    assert f"status {status.value}" in result
+    assert outbox.mailer is not None
+    assert outbox.mailer.attempts == 0  # type: ignore[attr-defined]
+    assert outbox.status("owner@band.example") is status
+
+
+def test_a_temporary_failure_is_kept_pending_not_an_error() -> None:
+    mailer = RecordingMailer()
+    mailer.fail_next(1, "421 4.3.2 service not available")
+    outbox = InMemoryRunOutbox(mailer)
+    context = make_context(outbox=outbox)
+    result = run(SEND_EMAIL(context, dict(ARGS)))
+    assert result.startswith(
+        "Could not send to owner@band.example yet (421 4.3.2 service not available)."
+    )
+    assert "Backbeat keeps the email and delivers it on its own" in result
+    assert "do not send it again" in result
+    assert outbox.status("owner@band.example") is DeliveryStatus.PENDING
+    assert outbox.entries["owner@band.example"].error == "421 4.3.2 service not available"
     assert mailer.sent == []
+
+    again = run(SEND_EMAIL(context, dict(ARGS)))  # the same run asks again: it goes now
+    assert again == "Sent to owner@band.example (subject: 's')."
+    assert outbox.status("owner@band.example") is DeliveryStatus.SENT
+    assert mailer.recipients == ["owner@band.example"]
+    assert mailer.attempts == 2
 
 
 def test_a_failure_midway_keeps_what_went_out_and_a_retry_sends_the_rest() -> None:
-    ledger = InMemoryEmailLedger()
     mailer = RecordingMailer()
 
     class FailSecond(RecordingMailer):
-        async def send(self, email: Any) -> None:
+        async def send(self, email: OutgoingEmail) -> SendResult:
             if email.recipients == ("tour@band.example",):
-                raise ConnectionError("connection reset")
-            await mailer.send(email)
+                return SendResult(SendOutcome.TEMPORARY, "connection reset")
+            return await mailer.send(email)
 
+    outbox = InMemoryRunOutbox(FailSecond())
     arguments = {"to": ["owner@band.example", "tour@band.example"], "subject": "s", "body": "b"}
-    first = make_context(mailer=FailSecond(), ledger=ledger)
-    failure = raises_retryable_failure(SEND_EMAIL(first, dict(arguments)))
-    assert failure.message == "the email to tour@band.example could not be sent: connection reset"
-    assert first.emails_sent == [{"to": "owner@band.example", "subject": "s"}]
-    assert ledger.status("tour@band.example") == "failed"
-    assert ledger.entries["tour@band.example"].error == "connection reset"
+    first = run(SEND_EMAIL(make_context(outbox=outbox), dict(arguments)))
+    sent, later = first.splitlines()
+    assert sent == "Sent to owner@band.example (subject: 's')."
+    assert later.startswith("Could not send to tour@band.example yet (connection reset).")
+    assert outbox.status("owner@band.example") is DeliveryStatus.SENT
+    assert outbox.status("tour@band.example") is DeliveryStatus.PENDING
+    assert outbox.entries["tour@band.example"].error == "connection reset"
 
-    retry = make_context(mailer=mailer, ledger=ledger)
-    result = run(SEND_EMAIL(retry, dict(arguments)))
+    outbox.mailer = mailer  # the next attempt of the run finds the server back
+    result = run(SEND_EMAIL(make_context(outbox=outbox), dict(arguments)))
     assert mailer.recipients == ["owner@band.example", "tour@band.example"]  # each once
-    assert "Sent to tour@band.example" in result
-    assert "Not sent again to owner@band.example" in result
+    assert result.splitlines()[0].startswith("Not sent again to owner@band.example")
+    assert result.splitlines()[1] == "Sent to tour@band.example (subject: 's')."
 
 
-def test_recording_mailer_failures_release_the_claim() -> None:
+def test_recording_mailer_failures_leave_it_pending_until_it_goes() -> None:
     mailer = RecordingMailer(fail_times=2)
-    ledger = InMemoryEmailLedger()
+    outbox = InMemoryRunOutbox(mailer)
     for _ in range(2):
-        context = make_context(mailer=mailer, ledger=ledger)
-        failure = raises_retryable_failure(SEND_EMAIL(context, {"subject": "s", "body": "b"}))
-        assert "could not be sent" in failure.message
-    run(SEND_EMAIL(make_context(mailer=mailer, ledger=ledger), {"subject": "s", "body": "b"}))
+        result = run(SEND_EMAIL(make_context(outbox=outbox), dict(ARGS)))
+        assert result.startswith("Could not send to owner@band.example yet")
+        assert outbox.status("owner@band.example") is DeliveryStatus.PENDING
+    result = run(SEND_EMAIL(make_context(outbox=outbox), dict(ARGS)))
+    assert result.startswith("Sent to owner@band.example")
     assert mailer.attempts == 3
     assert mailer.recipients == ["owner@band.example"]
+
+
+def test_an_unconfirmed_send_is_reported_and_never_resent() -> None:
+    mailer = RecordingMailer()
+    mailer.fail_next(1, "no reply after the message", SendOutcome.UNCONFIRMED)
+    outbox = InMemoryRunOutbox(mailer)
+    context = make_context(outbox=outbox)
+    result = run(SEND_EMAIL(context, dict(ARGS)))
+    assert result.startswith(
+        "Handed to the mail server for owner@band.example, which did not confirm it (no reply "
+        "after the message)."
+    )
+    assert "it will not be sent again" in result
+    assert outbox.status("owner@band.example") is DeliveryStatus.UNCONFIRMED
+
+    again = run(SEND_EMAIL(make_context(outbox=outbox), dict(ARGS)))
+    assert again.startswith("Not sent again to owner@band.example")
+    assert "status unconfirmed" in again
+    assert mailer.attempts == 1
+
+
+@pytest.mark.parametrize(
+    ("outcome", "status"),
+    [(SendOutcome.REFUSED, DeliveryStatus.REFUSED), (SendOutcome.PERMANENT, DeliveryStatus.FAILED)],
+    ids=str,
+)
+def test_a_permanent_failure_is_told_to_the_model_not_retried(
+    outcome: SendOutcome, status: DeliveryStatus
+) -> None:
+    mailer = RecordingMailer()
+    mailer.fail_next(1, "the SMTP server refused tour@band.example: 550 5.1.1", outcome)
+    outbox = InMemoryRunOutbox(mailer)
+    arguments = {"to": ["tour@band.example"], "subject": "s", "body": "b"}
+    result = run(SEND_EMAIL(make_context(outbox=outbox), dict(arguments)))
+    assert result == (
+        f"Not delivered to tour@band.example: {status.value} "
+        "(the SMTP server refused tour@band.example: 550 5.1.1)."
+    )
+    assert outbox.status("tour@band.example") is status
+
+    again = run(SEND_EMAIL(make_context(outbox=outbox), dict(arguments)))
+    assert again.startswith("Not sent again to tour@band.example")
+    assert mailer.attempts == 1
+    assert mailer.sent == []
 
 
 @pytest.mark.parametrize(
@@ -421,21 +521,3 @@ def test_send_email_argument_checks(arguments: dict[str, Any], expected: str) ->
 )
 def test_normalise_address(given: str, expected: str | None) -> None:
     assert normalise_address(given) == expected
-
-
-def test_a_permanent_refusal_is_told_to_the_model_not_retried() -> None:
-    class Refusing(RecordingMailer):
-        async def send(self, email: Any) -> None:
-            raise MailError("the SMTP server refused tour@band.example (550)", permanent=True)
-
-    ledger = InMemoryEmailLedger()
-    context = make_context(mailer=Refusing(), ledger=ledger)
-    message = raises_tool_error(
-        SEND_EMAIL(context, {"to": ["tour@band.example"], "subject": "s", "body": "b"})
-    )
-
-    assert (
-        message
-        == "sending to tour@band.example failed: the SMTP server refused tour@band.example (550)."
-    )
-    assert ledger.status("tour@band.example") == "failed"

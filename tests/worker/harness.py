@@ -22,9 +22,10 @@ from backbeat.services.worker import WorkQueue
 from backbeat.testing import FakeClock
 from backbeat.testing.fake_provider import ScriptedProvider
 from backbeat.testing.fake_tools import RecordingMailer, StaticFetcher
-from backbeat.wiring import Backbeat
+from backbeat.wiring import Backbeat, make_outbox
 from backbeat.worker.executor import Executor
 from backbeat.worker.loop import Worker
+from backbeat.worker.outbox import OutboxSender
 from tests.conftest import Tenant
 
 T = TypeVar("T")
@@ -88,6 +89,7 @@ def make_harness(
     )
     queue = WorkQueue(backbeat.uow, clock, lease=lease, retry=RetryPolicy(), rng=random.Random(7))
     mailer = RecordingMailer()
+    outbox = OutboxSender(make_outbox(backbeat, config, timedelta(seconds=10)), mailer)
     executor = Executor(
         queue,
         Providers(config, preset={"anthropic": provider}),
@@ -95,7 +97,7 @@ def make_harness(
         clock,
         tools=TOOLS,
         fetcher=StaticFetcher(),
-        mailer=mailer,
+        outbox=outbox,
     )
     worker = Worker(
         queue,

@@ -143,7 +143,7 @@ def test_an_expired_lease_fails_the_attempt_and_a_late_answer_is_discarded(
     from backbeat.services.worker import Outcome
 
     assert h.queue.finish(claim, Outcome({"text": "late"}, None, 0.0)) is None
-    assert h.queue.renew("worker-that-dies", [queued.id]) == set()
+    assert h.queue.renew([claim.token]) == set()
     assert h.get(queued.id).status is RunStatus.REATTEMPTING
 
 

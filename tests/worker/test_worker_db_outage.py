@@ -2,12 +2,12 @@
 
 A real Worker.run() runs in a thread (its own event loop) over a database of its own, against
 the fake model server over HTTP. Every run makes two model requests: the first answers with a
-send_email call (the ledger-backed tool), the second with the report. Runs are queued batch
+send_email call (through the outbox), the second with the report. Runs are queued batch
 after batch while the test terminates every backend connected to the database
 (pg_terminate_backend, what a restart does to clients):
 
 1. while attempts are waiting on the model (the pool's idle connections die under them);
-2. mid-tool: the test locks the email ledger, so send_email's ledger claim blocks inside its
+2. mid-tool: the test locks the outbox, so send_email's outbox request blocks inside its
    transaction, and cuts it there;
 3. mid-claim and mid-finish: the test locks the attempts table, so a claim blocks after
    marking its runs EXECUTING (inserting the attempt) and a finish after recording the run's
@@ -26,7 +26,7 @@ What is asserted, precisely:
   the database went away under it;
 - a run with a single attempt made exactly two model requests (nothing was asked twice); a
   retried run at most two per attempt;
-- every run emailed its owner exactly once (the mailer saw one email per run, and the ledger
+- every run emailed its owner exactly once (the mailer saw one email per run, and the outbox
   holds one row per run, "sent"), retried or not;
 - the worker noticed the cuts (a claim and a finish failed and were retried), kept running
   through all of them, completed runs afterwards, and stopped cleanly when asked.
@@ -66,9 +66,10 @@ from backbeat.testing.fake_models import (
     ToolCallReply,
 )
 from backbeat.testing.fake_tools import RecordingMailer, StaticFetcher
-from backbeat.wiring import Backbeat, build
+from backbeat.wiring import Backbeat, build, make_outbox
 from backbeat.worker.executor import Executor
 from backbeat.worker.loop import Worker
+from backbeat.worker.outbox import OutboxSender
 from tests.conftest import SECRET, Tenant, make_tenant
 from tests.databases import postgres_database
 
@@ -181,7 +182,7 @@ class Database:
             yield
 
     def ledger(self) -> list[tuple[str, str, str]]:
-        rows = self._connection.execute("SELECT run_id, recipient, status FROM emails")
+        rows = self._connection.execute("SELECT run_id, recipient, status FROM deliveries")
         return [(row[0], row[1], row[2]) for row in rows.fetchall()]
 
 
@@ -282,7 +283,7 @@ def make_worker(backbeat: Backbeat, mailer: RecordingMailer) -> Worker:
         backbeat.clock,
         tools=TOOLS,
         fetcher=StaticFetcher(),
-        mailer=mailer,
+        outbox=OutboxSender(make_outbox(backbeat, config, timedelta(seconds=10)), mailer),
     )
     worker = Worker(
         queue,
@@ -337,11 +338,11 @@ def test_the_worker_survives_connections_cut_mid_claim_mid_tool_and_mid_finish(
             running.wait_until(lambda: model.in_flight >= CONCURRENCY // 2, "attempts in flight")
             assert db.terminate_all_other_backends() >= 1
 
-            # 2. Mid-tool: send_email's ledger claim, blocked inside its transaction. The tool
-            # tries again once the database answers; the email goes out once.
+            # 2. Mid-tool: send_email's outbox request, blocked inside its transaction. The
+            # tool tries again once the database answers; the email goes out once.
             tool_retries = events.count("attempt.db_retry")
-            with db.locked("emails"):
-                cut_while_blocked(db, running, ["INSERT INTO emails"], before=lambda: None)
+            with db.locked("deliveries"):
+                cut_while_blocked(db, running, ["INSERT INTO deliveries"], before=lambda: None)
             running.wait_until(lambda: queue.all_final(first), "the first batch to finish")
             assert events.count("attempt.db_retry") > tool_retries
 

@@ -9,6 +9,7 @@ from typing import Any, Protocol
 from uuid import UUID
 
 from backbeat.agents.base import ToolSpec
+from backbeat.domain.deliveries import DeliveryStatus, SendResult
 
 
 class ToolError(Exception):
@@ -23,22 +24,34 @@ class OutgoingEmail:
 
 
 class Mailer(Protocol):
-    async def send(self, email: OutgoingEmail) -> None:
-        """Send it or raise (an SMTP or network error)."""
+    async def send(self, email: OutgoingEmail) -> SendResult:
+        """Try once to send it; how far it got, never an exception (see SmtpMailer)."""
         ...
 
 
-class EmailLedger(Protocol):
-    """Remembers, per run, whom it emailed, so a retried run never emails anyone twice.
+@dataclass(frozen=True, slots=True)
+class DeliveryReport:
+    """Where one of a run's deliveries stands after the tool asked for it."""
 
-    `claim` answers True only if no attempt of this run has sent to (or is sending to) this
-    recipient; a failed send is released again with `release`, a successful one kept with
-    `mark_sent`. A claim left behind by a crash counts as sent: at most once, never twice.
-    """
+    address: str
+    status: DeliveryStatus
+    detail: str | None = None
+    earlier: bool = False  # the run had already delivered (or handed over) this one
 
-    async def claim(self, recipient: str, subject: str) -> bool: ...
-    async def mark_sent(self, recipient: str) -> None: ...
-    async def release(self, recipient: str, error: str) -> None: ...
+
+class RunOutbox(Protocol):
+    """One attempt's door to the outbox: each (run, channel, recipient) is delivered at most
+    once, whatever the attempt, and only while this attempt holds the run."""
+
+    @property
+    def can_email(self) -> bool:
+        """Whether email is configured at all."""
+        ...
+
+    async def email(self, recipient: str, address: str, subject: str, body: str) -> DeliveryReport:
+        """Record the email to `recipient` (the normalised key) in the outbox and try to send
+        it now, unless the run already has one for that recipient."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,9 +81,8 @@ class ToolContext:
     team_emails: frozenset[str]  # the owner and the owning account's organization members
     previous_outputs: Callable[[int], Awaitable[list[dict[str, Any]]]]
     fetcher: WebFetcher
-    mailer: Mailer | None  # None when SMTP is not configured
-    ledger: EmailLedger
-    emails_sent: list[dict[str, Any]] = field(default_factory=list)
+    outbox: RunOutbox
+    previous: list[dict[str, Any]] = field(default_factory=list)  # earlier outputs, read once
     emails_refused: list[dict[str, Any]] = field(default_factory=list)
     pages_fetched: list[dict[str, Any]] = field(default_factory=list)
 

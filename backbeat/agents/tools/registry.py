@@ -13,9 +13,8 @@ from typing import Any
 
 from backbeat import metrics
 from backbeat.agents.base import ToolSpec
-from backbeat.agents.tools.base import OutgoingEmail, Tool, ToolContext, ToolError
-from backbeat.agents.tools.email import MailError
-from backbeat.domain.failures import AttemptFailed, FailureKind
+from backbeat.agents.tools.base import DeliveryReport, Tool, ToolContext, ToolError
+from backbeat.domain.deliveries import DeliveryStatus
 
 MAX_PAGE_CHARS = 20_000  # of a fetched page's text, per call
 MAX_PROFILE_CHARS = 20_000
@@ -252,46 +251,38 @@ async def _send_email(context: ToolContext, arguments: dict[str, Any]) -> str:
     )
     if not allowed:
         raise ToolError(refusal + ". Nothing was sent.")
-    if context.mailer is None:
+    if not context.outbox.can_email:
         raise ToolError("email is not configured (set BACKBEAT_SMTP_HOST)")
 
-    sent: list[str] = []
-    already: list[str] = []
-    for key, address in allowed:
-        if not await context.ledger.claim(key, subject):
-            already.append(address)
-            continue
-        try:
-            await context.mailer.send(OutgoingEmail((address,), subject, body))
-        except Exception as exc:  # any failure: release the claim so a retry may send
-            error = _error_text(exc)
-            await context.ledger.release(key, error)
-            done = f" Already sent in this call: {', '.join(sent)}." if sent else ""
-            if isinstance(exc, MailError) and exc.permanent:
-                raise ToolError(f"sending to {address} failed: {error}.{done}") from None
-            # The mail server may be back later: fail the attempt so the run is retried and
-            # the report delivered. The ledger keeps those already emailed from a second copy.
-            raise AttemptFailed(
-                FailureKind.NETWORK,
-                f"the email to {address} could not be sent: {error}",
-                name="EmailDeliveryFailed",
-            ) from None
-        await context.ledger.mark_sent(key)
-        context.emails_sent.append({"to": address, "subject": subject})
-        metrics.current().emails(sent=1)
-        sent.append(address)
-
-    report: list[str] = []
-    if sent:
-        report.append(f"Sent to {', '.join(sent)} (subject: {subject!r}).")
-    if already:
-        report.append(
-            f"Not sent again to {', '.join(already)}: already emailed in this run "
-            "(possibly by an earlier attempt), and a run emails each person at most once."
-        )
+    reports = [await context.outbox.email(key, address, subject, body) for key, address in allowed]
+    lines = [_delivery_line(report, subject) for report in reports]
     if refusal:
-        report.append(refusal + ".")
-    return "\n".join(report)
+        lines.append(refusal + ".")
+    return "\n".join(lines)
+
+
+def _delivery_line(report: DeliveryReport, subject: str) -> str:
+    """What the model is told about one recipient, so that it neither resends nor worries."""
+    address, detail = report.address, f" ({report.detail})" if report.detail else ""
+    if report.earlier:
+        return (
+            f"Not sent again to {address}: already emailed in this run (possibly by an "
+            f"earlier attempt; status {report.status.value}), and a run emails each person "
+            "at most once."
+        )
+    if report.status is DeliveryStatus.SENT:
+        return f"Sent to {address} (subject: {subject!r})."
+    if report.status in (DeliveryStatus.UNCONFIRMED, DeliveryStatus.SENDING):
+        return (
+            f"Handed to the mail server for {address}, which did not confirm it{detail}. It "
+            "may well have arrived; it will not be sent again."
+        )
+    if report.status is DeliveryStatus.PENDING:
+        return (
+            f"Could not send to {address} yet{detail}. Backbeat keeps the email and delivers "
+            "it on its own when the mail server is back: do not send it again."
+        )
+    return f"Not delivered to {address}: {report.status.value}{detail}."
 
 
 def normalise_address(value: str) -> str | None:
@@ -339,11 +330,6 @@ def _text(arguments: dict[str, Any], name: str, limit: int) -> str:
     return value.strip() if name == "subject" else value
 
 
-def _error_text(exc: Exception) -> str:
-    text = str(exc).strip()
-    return (text or type(exc).__name__)[:500]
-
-
 SEND_EMAIL = FunctionTool(
     ToolSpec(
         name="send_email",
@@ -351,7 +337,8 @@ SEND_EMAIL = FunctionTool(
             "Email a plain-text message (Markdown is fine) to the task owner, or to members of "
             "the owner's organization named in `to`; any other address is refused. Each person "
             "receives at most one email per run: a second send to them in the same run is "
-            "skipped. Leave `to` out to email the task owner."
+            "skipped. If the mail server is down, Backbeat keeps the email and delivers it "
+            "later by itself. Leave `to` out to email the task owner."
         ),
         parameters={
             "type": "object",

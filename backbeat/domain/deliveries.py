@@ -1,0 +1,196 @@
+"""Deliveries: the effects a run has on the world (an email today; Slack and webhooks next),
+and the one rule they all follow. Pure: no framework, no clock of its own.
+
+The guarantee is **at most once per (run, channel, recipient)**. A delivery is a row written
+and committed before anything leaves the process, keyed by (run, channel, recipient), so a
+retried attempt, a second worker or a restart finds the row instead of sending again. Its
+states:
+
+    pending ──begin──▶ sending ──accepted──────────────▶ sent
+       ▲                  ├──may have been accepted────▶ unconfirmed   (never sent again)
+       └──temporary───────┤   (no reply, a timeout or a dropped connection after the
+          (tries left)    │    end of the message)
+                          ├──permanent, or tries used──▶ failed
+                          └──the server refused it─────▶ refused
+    pending ──the run was canceled or its task deleted──▶ failed
+
+Only a delivery that certainly did not reach the other side goes back to `pending`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from backbeat.domain.errors import Conflict
+from backbeat.domain.runs import RunStatus
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    UNCONFIRMED = "unconfirmed"
+    FAILED = "failed"
+    REFUSED = "refused"
+
+    @property
+    def is_final(self) -> bool:
+        return self not in (DeliveryStatus.PENDING, DeliveryStatus.SENDING)
+
+
+class Channel(StrEnum):
+    EMAIL = "email"
+
+
+class SendOutcome(StrEnum):
+    """What one try at sending found out."""
+
+    ACCEPTED = "accepted"  # the other side confirmed it (SMTP 250 after the message)
+    UNCONFIRMED = "unconfirmed"  # it may have arrived: never try again
+    TEMPORARY = "temporary"  # it certainly did not arrive; later may work
+    PERMANENT = "permanent"  # it did not arrive, and trying again will not help
+    REFUSED = "refused"  # the other side refused this recipient
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    outcome: SendOutcome
+    detail: str = ""  # safe to store and show: no credentials
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    id: str
+    run_id: str
+    channel: Channel
+    recipient: str  # the key: an email address in lower case
+    address: str  # as it is sent
+    subject: str | None
+    body: str
+    status: DeliveryStatus
+    created_at: datetime
+    updated_at: datetime
+    attempt_id: str | None = None
+    tries: int = 0
+    next_try_at: datetime | None = None
+    sending_until: datetime | None = None
+    error: str | None = None
+    sent_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPlan:
+    """When a delivery that failed for a passing reason is tried again: `first`, then twice as
+    long each time up to `longest`, at most `tries` times in all."""
+
+    first: timedelta = timedelta(minutes=1)
+    longest: timedelta = timedelta(hours=1)
+    tries: int = 10
+
+    def delay(self, tries: int) -> timedelta:
+        return min(self.longest, self.first * (1 << max(0, tries - 1)))
+
+
+# Runs whose pending deliveries the outbox may still send without a live attempt: the run
+# ended, and not by a cancel. (While the run is executing only its live attempt may send.)
+RELEASED_RUN_STATUSES = frozenset(
+    {RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CRASHED, RunStatus.SYSTEM_FAILURE}
+)
+
+
+def begin(delivery: Delivery, now: datetime, sending_for: timedelta) -> Delivery:
+    """A sender takes the delivery: from now on it counts as possibly sent until told."""
+    if delivery.status is not DeliveryStatus.PENDING:
+        raise Conflict(f"a {delivery.status} delivery cannot be sent")
+    return replace(
+        delivery,
+        status=DeliveryStatus.SENDING,
+        tries=delivery.tries + 1,
+        sending_until=now + sending_for,
+        next_try_at=None,
+        updated_at=now,
+    )
+
+
+def settle(delivery: Delivery, result: SendResult, now: datetime, plan: RetryPlan) -> Delivery:
+    """The delivery after a try with this result."""
+    if delivery.status is not DeliveryStatus.SENDING:
+        raise Conflict(f"a {delivery.status} delivery was not being sent")
+    done = replace(delivery, sending_until=None, updated_at=now, error=result.detail or None)
+    if result.outcome is SendOutcome.ACCEPTED:
+        return replace(done, status=DeliveryStatus.SENT, sent_at=now, error=None)
+    if result.outcome is SendOutcome.UNCONFIRMED:
+        return replace(done, status=DeliveryStatus.UNCONFIRMED, sent_at=now)
+    if result.outcome is SendOutcome.REFUSED:
+        return replace(done, status=DeliveryStatus.REFUSED)
+    if result.outcome is SendOutcome.TEMPORARY and delivery.tries < plan.tries:
+        return replace(
+            done, status=DeliveryStatus.PENDING, next_try_at=now + plan.delay(delivery.tries)
+        )
+    return replace(done, status=DeliveryStatus.FAILED)
+
+
+def abandon(delivery: Delivery, now: datetime, reason: str) -> Delivery:
+    """A pending delivery that will never be sent (its run was canceled)."""
+    return replace(
+        delivery,
+        status=DeliveryStatus.FAILED,
+        next_try_at=None,
+        error=reason,
+        updated_at=now,
+    )
+
+
+def lost_in_flight(delivery: Delivery, now: datetime) -> Delivery:
+    """A `sending` delivery whose sender never reported back (it died): it may have arrived,
+    so it is never sent again."""
+    return replace(
+        delivery,
+        status=DeliveryStatus.UNCONFIRMED,
+        sending_until=None,
+        error="the sender stopped before it could confirm the delivery",
+        updated_at=now,
+    )
+
+
+def view(delivery: Delivery) -> dict[str, object]:
+    """How a delivery shows on its run (API `output.deliveries`, dashboard, CLI)."""
+    return {
+        "channel": delivery.channel.value,
+        "to": delivery.address,
+        "subject": delivery.subject,
+        "status": delivery.status.value,
+        "tries": delivery.tries,
+        "next_try_at": None if delivery.next_try_at is None else delivery.next_try_at.isoformat(),
+        "sent_at": None if delivery.sent_at is None else delivery.sent_at.isoformat(),
+        "error": delivery.error,
+    }
+
+
+def emails_sent(found: list[Delivery]) -> list[dict[str, object]]:
+    """Everyone the outbox says the run emailed, in any attempt: confirmed, or handed over
+    without a confirmation (never sent again: marked so)."""
+    sent: list[dict[str, object]] = []
+    for delivery in found:
+        if delivery.channel is not Channel.EMAIL:
+            continue
+        if delivery.status is DeliveryStatus.SENT:
+            sent.append({"to": delivery.address, "subject": delivery.subject})
+        elif delivery.status in (DeliveryStatus.UNCONFIRMED, DeliveryStatus.SENDING):
+            sent.append({"to": delivery.address, "subject": delivery.subject, "confirmed": False})
+    return sent
+
+
+def run_output(output: dict[str, Any] | None, found: list[Delivery]) -> dict[str, Any] | None:
+    """A run's output as shown: its record, with every delivery's current state (they change
+    after the run ended: the outbox retries) and the emails sent across all its attempts."""
+    if output is None and not found:
+        return None
+    return {
+        **(output or {}),
+        "deliveries": [view(delivery) for delivery in found],
+        "emails_sent": emails_sent(found),
+    }

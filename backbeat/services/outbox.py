@@ -1,0 +1,212 @@
+"""The outbox: every effect a run has on the world goes through here, one short transaction
+per step (see domain.deliveries for the states and the guarantee).
+
+request → begin → (the transport, no transaction) → settle. `request` and `begin` with a
+lease token act only for the attempt that holds the run's lease while the run executes, so a
+canceled run, a taken-over attempt or a deleted task's run sends nothing after that commit.
+`begin` without a token is the outbox's own retry of a delivery whose run has ended.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from backbeat import metrics
+from backbeat.domain import deliveries
+from backbeat.domain.clock import Clock
+from backbeat.domain.deliveries import (
+    RELEASED_RUN_STATUSES,
+    Channel,
+    Delivery,
+    DeliveryStatus,
+    RetryPlan,
+    SendResult,
+)
+from backbeat.domain.ids import new_delivery_id
+from backbeat.domain.models import Run
+from backbeat.domain.ports import UnitOfWork
+from backbeat.domain.runs import RunStatus
+
+log = logging.getLogger("backbeat.outbox")
+
+UnitOfWorkFactory = Callable[..., UnitOfWork]
+
+
+class LeaseLost(Exception):
+    """The attempt no longer holds its run (canceled, taken over, or its task deleted)."""
+
+
+def holds_lease(run: Run | None, token: str, now: datetime) -> bool:
+    return (
+        run is not None
+        and run.status is RunStatus.EXECUTING
+        and run.lease_token == token
+        and (run.lease_expires_at is None or run.lease_expires_at > now)
+    )
+
+
+def abandon_pending(uow: UnitOfWork, run_id: str, now: datetime, reason: str) -> int:
+    """Inside a transaction that cancels the run: its pending deliveries will never go."""
+    pending = uow.deliveries.pending_of_run(run_id)
+    for delivery in pending:
+        uow.deliveries.save(deliveries.abandon(delivery, now, reason))
+    for _ in pending:
+        metrics.current().delivery(Channel.EMAIL.value, DeliveryStatus.FAILED.value)
+    return len(pending)
+
+
+class Outbox:
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        clock: Clock,
+        *,
+        plan: RetryPlan,
+        sending_for: timedelta,
+    ) -> None:
+        self._uow = uow
+        self._clock = clock
+        self.plan = plan
+        self._sending_for = sending_for
+
+    def request(
+        self,
+        run_id: str,
+        lease_token: str,
+        channel: Channel,
+        recipient: str,
+        address: str,
+        subject: str | None,
+        body: str,
+    ) -> tuple[Delivery, bool]:
+        """Record the intent to deliver; answers the delivery and whether it is new. One that
+        an earlier attempt left pending is adopted by this attempt (and keeps its content)."""
+        now = self._clock.now()
+        with self._uow(write=True) as uow:
+            run = uow.work.get_for_update(run_id)
+            if not holds_lease(run, lease_token, now):
+                raise LeaseLost(run_id)
+            intent = Delivery(
+                id=new_delivery_id(),
+                run_id=run_id,
+                channel=channel,
+                recipient=recipient,
+                address=address,
+                subject=subject,
+                body=body,
+                status=DeliveryStatus.PENDING,
+                created_at=now,
+                updated_at=now,
+                attempt_id=lease_token,
+            )
+            delivery = uow.deliveries.add(intent)
+            new = delivery.id == intent.id
+            if not new and delivery.status is DeliveryStatus.PENDING:
+                delivery = replace(delivery, attempt_id=lease_token, updated_at=now)
+                uow.deliveries.save(delivery)
+            uow.commit()
+        return delivery, new
+
+    def begin(self, delivery_id: str, lease_token: str | None) -> Delivery | None:
+        """Take a pending delivery for sending; None if it is not pending or may not be sent
+        now. With a token: only while that attempt holds the run. Without: only once the run
+        has ended (not canceled) and the delivery's next try is due."""
+        now = self._clock.now()
+        with self._uow(write=True) as uow:
+            found = uow.deliveries.get(delivery_id)
+            if found is None:
+                return None
+            # The run's row first, then the delivery's: the order a cancel takes them in.
+            run = uow.work.get_for_update(found.run_id)
+            delivery = uow.deliveries.get(delivery_id, for_update=True)
+            if delivery is None or delivery.status is not DeliveryStatus.PENDING:
+                return None
+            if lease_token is not None:
+                allowed = holds_lease(run, lease_token, now)
+            else:
+                allowed = (
+                    run is not None
+                    and run.status in RELEASED_RUN_STATUSES
+                    and (delivery.next_try_at is None or delivery.next_try_at <= now)
+                )
+            if not allowed:
+                return None
+            started = deliveries.begin(delivery, now, self._sending_for)
+            uow.deliveries.save(started)
+            uow.commit()
+        return started
+
+    def settle(self, delivery_id: str, result: SendResult) -> Delivery | None:
+        """Record what a try found out."""
+        now = self._clock.now()
+        with self._uow(write=True) as uow:
+            delivery = uow.deliveries.get(delivery_id, for_update=True)
+            if delivery is None:
+                return None
+            if delivery.status is not DeliveryStatus.SENDING:
+                # Declared lost in flight meanwhile (unconfirmed): that stands.
+                log.warning(
+                    "late delivery report ignored",
+                    extra={"event": "delivery.late_report", "run_id": delivery.run_id},
+                )
+                return delivery
+            settled = deliveries.settle(delivery, result, now, self.plan)
+            uow.deliveries.save(settled)
+            uow.commit()
+        _count(settled)
+        log.info(
+            "delivery %s",
+            settled.status.value,
+            extra={
+                "event": f"delivery.{settled.status.value}",
+                "run_id": settled.run_id,
+                "channel": settled.channel.value,
+                "tries": settled.tries,
+            },
+        )
+        return settled
+
+    def get(self, delivery_id: str) -> Delivery | None:
+        with self._uow() as uow:
+            return uow.deliveries.get(delivery_id)
+
+    def of_run(self, run_id: str) -> list[Delivery]:
+        with self._uow() as uow:
+            return uow.deliveries.of_run(run_id)
+
+    def due(self, limit: int) -> list[Delivery]:
+        with self._uow() as uow:
+            return uow.deliveries.due(self._clock.now(), limit)
+
+    def next_due(self) -> datetime | None:
+        with self._uow() as uow:
+            return uow.deliveries.next_due()
+
+    def reap_lost(self, limit: int = 100) -> int:
+        """Deliveries whose sender died mid-send become unconfirmed (never sent again)."""
+        now = self._clock.now()
+        with self._uow(write=True) as uow:
+            lost = [deliveries.lost_in_flight(d, now) for d in uow.deliveries.stuck(now, limit)]
+            for delivery in lost:
+                uow.deliveries.save(delivery)
+            uow.commit()
+        for delivery in lost:
+            _count(delivery)
+            log.warning(
+                "delivery lost in flight; counted unconfirmed",
+                extra={"event": "delivery.unconfirmed", "run_id": delivery.run_id},
+            )
+        return len(lost)
+
+
+def _count(delivery: Delivery) -> None:
+    recorder = metrics.current()
+    recorder.delivery(delivery.channel.value, delivery.status.value)
+    if delivery.channel is Channel.EMAIL and delivery.status in (
+        DeliveryStatus.SENT,
+        DeliveryStatus.UNCONFIRMED,
+    ):
+        recorder.emails(sent=1)

@@ -1,0 +1,118 @@
+"""The worker's side of the outbox: sending a delivery once (begin → transport → settle), for
+an attempt's tool call right away and for the outbox's own retries later.
+
+A send runs as its own task, shielded from the caller: an attempt that times out or is
+abandoned while its email is on the wire does not stop the report of how the send ended
+(otherwise the row would stay `sending` until declared unconfirmed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from backbeat.agents.tools.base import DeliveryReport, Mailer, OutgoingEmail
+from backbeat.domain.deliveries import (
+    Channel,
+    Delivery,
+    DeliveryStatus,
+    SendOutcome,
+    SendResult,
+)
+from backbeat.domain.failures import AttemptFailed, FailureKind
+from backbeat.services.outbox import LeaseLost, Outbox
+from backbeat.worker.db import in_thread
+
+log = logging.getLogger("backbeat.outbox")
+
+DUE_BATCH = 20
+
+
+class OutboxSender:
+    def __init__(self, outbox: Outbox, mailer: Mailer | None) -> None:
+        self.outbox = outbox
+        self._mailer = mailer
+        self._in_flight: set[asyncio.Task[Delivery | None]] = set()
+
+    @property
+    def can_email(self) -> bool:
+        return self._mailer is not None
+
+    async def send(self, delivery_id: str, lease_token: str | None) -> Delivery | None:
+        """Try the delivery once now, if it is pending and may be sent (see Outbox.begin);
+        answers it as it stands afterwards."""
+        task = asyncio.create_task(self._send(delivery_id, lease_token))
+        self._in_flight.add(task)
+        task.add_done_callback(self._in_flight.discard)
+        return await asyncio.shield(task)
+
+    async def _send(self, delivery_id: str, lease_token: str | None) -> Delivery | None:
+        started = await in_thread(self.outbox.begin, delivery_id, lease_token)
+        if started is None:
+            return await in_thread(self.outbox.get, delivery_id)
+        result = await self._transport(started)
+        return await in_thread(self.outbox.settle, delivery_id, result)
+
+    async def _transport(self, delivery: Delivery) -> SendResult:
+        if delivery.channel is Channel.EMAIL:
+            if self._mailer is None:
+                return SendResult(SendOutcome.PERMANENT, "email is not configured")
+            email = OutgoingEmail((delivery.address,), delivery.subject or "", delivery.body)
+            return await self._mailer.send(email)
+        return SendResult(SendOutcome.PERMANENT, f"no transport for {delivery.channel}")
+
+    async def step(self) -> int:
+        """The outbox's own work: settle sends whose sender died, retry what is due. Answers
+        how many deliveries it tried."""
+        await in_thread(self.outbox.reap_lost)
+        due = await in_thread(self.outbox.due, DUE_BATCH)
+        for delivery in due:
+            await self.send(delivery.id, None)
+        return len(due)
+
+    async def wait_idle(self, timeout: float) -> None:
+        """Let sends on the wire report back (a stopping worker), up to `timeout` seconds."""
+        if self._in_flight:
+            await asyncio.wait(list(self._in_flight), timeout=timeout)
+
+    def for_attempt(self, run_id: str, lease_token: str) -> AttemptOutbox:
+        return AttemptOutbox(self, run_id, lease_token)
+
+
+class AttemptOutbox:
+    """One attempt's RunOutbox (agents.tools.base)."""
+
+    def __init__(self, sender: OutboxSender, run_id: str, lease_token: str) -> None:
+        self._sender = sender
+        self._run_id = run_id
+        self._token = lease_token
+
+    @property
+    def can_email(self) -> bool:
+        return self._sender.can_email
+
+    async def email(self, recipient: str, address: str, subject: str, body: str) -> DeliveryReport:
+        outbox = self._sender.outbox
+        try:
+            delivery, _ = await in_thread(
+                outbox.request,
+                self._run_id,
+                self._token,
+                Channel.EMAIL,
+                recipient,
+                address,
+                subject,
+                body,
+            )
+        except LeaseLost:
+            # Canceled, taken over or its task deleted: this attempt's outcome is discarded
+            # anyway, and it must not send anything more.
+            raise AttemptFailed(
+                FailureKind.INTERNAL,
+                "the attempt no longer holds its run (canceled or taken over); nothing was sent",
+                name="LeaseLost",
+            ) from None
+        if delivery.status is not DeliveryStatus.PENDING:
+            return DeliveryReport(delivery.address, delivery.status, delivery.error, earlier=True)
+        after = await self._sender.send(delivery.id, self._token) or delivery
+        return DeliveryReport(after.address, after.status, after.error)
