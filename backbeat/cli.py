@@ -11,6 +11,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 from uuid import UUID
@@ -22,6 +23,7 @@ from backbeat import __version__, logs, metrics
 from backbeat.config import ConfigurationError, Settings
 from backbeat.domain.clock import iso_utc
 from backbeat.domain.errors import BackbeatError
+from backbeat.domain.plans import Plan
 from backbeat.runtime import Background, provider_notice
 from backbeat.scheduler.loop import SchedulerLoop
 from backbeat.store import migrate as migrations
@@ -314,6 +316,61 @@ def accounts_create(
     with wired() as backbeat:
         account = backbeat.admin.create_account(email, name)
         emit(as_json, {"id": str(account.id), "email": account.email}, str(account.id))
+
+
+class PlanChoice(StrEnum):
+    FREE = "free"
+    STARTER = "starter"
+    PRO = "pro"
+    NONE = "none"
+
+
+@accounts_app.command("set-plan")
+def accounts_set_plan(
+    account_id: Annotated[
+        UUID, typer.Argument(parser=parse_uuid("ACCOUNT_ID"), metavar="ACCOUNT_ID")
+    ],
+    plan: Annotated[
+        PlanChoice,
+        typer.Argument(help="One of Recoup's plans, or none: no limits (the default)."),
+    ],
+    task_limit: Annotated[
+        int | None, typer.Option(min=0, help="Enabled tasks at most, instead of the plan's.")
+    ] = None,
+    min_cadence_minutes: Annotated[
+        int | None,
+        typer.Option(min=1, help="Shortest gap between a task's fires, instead of the plan's."),
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Give an account a plan (free: 1 weekly task, starter: 3 daily, pro: unlimited hourly),
+    or take it away with none. Over the new limits, its oldest enabled tasks keep running."""
+    custom = task_limit is not None or min_cadence_minutes is not None
+    if plan is PlanChoice.NONE and custom:
+        raise fail("none takes no limits: it removes the plan", 2)
+    chosen = None if plan is PlanChoice.NONE else Plan(plan.value)
+    with wired() as backbeat:
+        found = backbeat.admin.set_plan(
+            account_id, chosen, task_limit=task_limit, min_cadence_minutes=min_cadence_minutes
+        )
+    record: dict[str, Any] = {
+        "account_id": str(account_id),
+        "plan": None if found is None else found.plan.value,
+        "task_limit": None if found is None else found.task_limit,
+        "min_cadence_minutes": None if found is None else found.min_cadence_minutes,
+    }
+    if found is None:
+        line = f"{account_id}: no plan, no limits"
+    else:
+        count = found.task_limit
+        tasks = (
+            "no limit on enabled tasks"
+            if count is None
+            else f"at most {count} enabled {'task' if count == 1 else 'tasks'}"
+        )
+        every = f"each at most every {found.min_cadence_minutes} minutes"
+        line = f"{account_id}: plan {found.plan.value}, {tasks}, {every}"
+    emit(as_json, record, line)
 
 
 @orgs_app.command("create")

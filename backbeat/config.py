@@ -131,6 +131,11 @@ class Settings(BaseSettings):
         5, gt=0, description="How often a worker looks for deliveries due for another try."
     )
 
+    # Plans (off unless an operator gives an account one: `backbeat accounts set-plan`).
+    billing_url: str | None = Field(
+        None, description="`billingUrl` in 402 plan_limit answers: where an account upgrades."
+    )
+
     # Dashboard.
     dashboard_session_seconds: int = Field(
         8 * 3600,

@@ -123,6 +123,12 @@ class Metrics:
             "Missed fires older than the grace window, skipped rather than run.",
             registry=into,
         )
+        self.fires_over_plan = Counter(
+            "backbeat_fires_over_plan_total",
+            "Fires not run because the task's owner's plan does not allow the task (more "
+            "enabled tasks than the plan's limit, or a schedule more frequent than it allows).",
+            registry=into,
+        )
         self.attempts_retried = Counter(
             "backbeat_attempts_retried_total",
             "Attempts that failed and left their run to be tried again, by failure kind.",
@@ -215,11 +221,13 @@ class Metrics:
         elif status is RunStatus.REATTEMPTING and kind is not None:
             self.attempt_retried(kind)
 
-    def fires_dispatched(self, lags: Iterable[float], skipped: int) -> None:
+    def fires_dispatched(self, lags: Iterable[float], skipped: int, over_plan: int = 0) -> None:
         for lag in lags:
             self.fire_lag.observe(max(0.0, lag))
         if skipped:
             self.fires_skipped.inc(skipped)
+        if over_plan:
+            self.fires_over_plan.inc(over_plan)
 
     def tick(self, seconds: float) -> None:
         self.scheduler_ticks.inc()

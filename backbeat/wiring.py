@@ -170,7 +170,9 @@ def build(
         settings=settings,
         engine=engine,
         clock=clock,
-        tasks=TaskService(uow, clock, on_schedule_change=schedule_changed.set),
+        tasks=TaskService(
+            uow, clock, on_schedule_change=schedule_changed.set, billing_url=settings.billing_url
+        ),
         runs=RunService(uow, clock, run_defaults(settings), on_queued=runs_queued),
         admin=AdminService(uow, clock, lambda: settings.secret),
         scheduler=Scheduler(uow, clock, scheduler_policy(settings)),

@@ -104,6 +104,20 @@ class TaskRunResponse(TypedDict, total=False):
         _extension("why the run exists: on time, caught up late, or run now."),
     ]
     attemptCount: Annotated[int, _extension("attempts started so far.")]
+    title: Annotated[
+        str | None,
+        _described(
+            "The title of the task the run belongs to; null once the task is deleted. Not in "
+            "a task's recent_runs."
+        ),
+    ]
+    email_subject: Annotated[
+        str | None,
+        _described(
+            "The subject of the first email the run sent; null when it sent none. Not in a "
+            "task's recent_runs."
+        ),
+    ]
 
 
 class Task(TypedDict, total=False):
@@ -118,6 +132,7 @@ class Task(TypedDict, total=False):
     recent_runs: Annotated[list[TaskRunResponse], _described("Last 5 runs, newest first.")]
     upcoming: Annotated[list[DateTime], _described("Next 5 fire times, ISO 8601 UTC.")]
     owner_email: str | None
+    artist_name: Annotated[str | None, _described("The artist account's name; null when unknown.")]
     model: Annotated[str, Field(min_length=1)] | None
     timezone: str | None
     created_at: Annotated[str, _extension("when the task was created.", format="date-time")]
@@ -146,8 +161,33 @@ class DeleteTaskResponse(TypedDict):
     error: NotRequired[str]
 
 
+class PlanLimitError(TypedDict):
+    """The owner's plan does not allow the task (HTTP 402), in Recoup's shape. Plans are off
+    by default: only an account an operator gave a plan is ever refused."""
+
+    status: Literal["error"]
+    error: Literal["plan_limit"]
+    limit: Annotated[
+        Literal["task_count", "min_cadence"],
+        _described("task_count: enabled tasks at the plan's limit; min_cadence: too frequent."),
+    ]
+    message: str
+    plan: Literal["free", "starter", "pro"]
+    task_limit: Annotated[int | None, _described("Enabled tasks at most; null: no limit.")]
+    min_cadence_minutes: Annotated[
+        int, _described("The shortest gap between two fires of a task the plan allows.")
+    ]
+    current_task_count: Annotated[
+        int, _described("The owner's enabled tasks, the task in question left out.")
+    ]
+    billingUrl: Annotated[
+        str | None, _described("Where to upgrade (BACKBEAT_BILLING_URL); null when unset.")
+    ]
+
+
 RESPONSE_MODELS: list[Any] = [
     Error,
+    PlanLimitError,
     Task,
     TaskRunResponse,
     TasksResponse,
@@ -168,10 +208,22 @@ def _error(description: str) -> dict[str, Any]:
     return _ok(description, "Error")
 
 
-_AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
+_COMMON_ERRORS: dict[int | str, dict[str, Any]] = {
     401: _error("Missing or invalid credentials"),
     403: _error("Forbidden: the account, task or artist is outside the caller's scope"),
     500: _error("Internal server error"),
+    503: {
+        **_error("The database is unavailable; retry after the Retry-After header"),
+        "headers": {
+            "Retry-After": {
+                "description": "Seconds to wait before retrying",
+                "schema": {"type": "integer"},
+            }
+        },
+    },
+}
+_PLAN_LIMIT = {
+    402: _ok("The owner's plan does not allow this (task count or cadence)", "PlanLimitError")
 }
 _BODY_ERRORS: dict[int | str, dict[str, Any]] = {
     400: _error("Invalid JSON or a field that failed validation (first issue reported)"),
@@ -207,7 +259,12 @@ LIST_TASKS: dict[str, Any] = {
     "responses": {
         200: _ok("Tasks retrieved successfully", "TasksResponse"),
         400: _error("Bad request"),
-        **_AUTH_ERRORS,
+        402: _ok(
+            "Read by `id`, an enabled task its owner's plan does not let run (as the real "
+            "service answers, so that its worker skips the run). Lists are never refused.",
+            "PlanLimitError",
+        ),
+        **_COMMON_ERRORS,
     },
     "openapi_extra": {
         "parameters": [
@@ -228,18 +285,23 @@ CREATE_TASK: dict[str, Any] = {
     "responses": {
         200: _ok("Task created successfully", "TasksResponse"),
         **_BODY_ERRORS,
-        **_AUTH_ERRORS,
+        **_PLAN_LIMIT,
+        **_COMMON_ERRORS,
     },
     "openapi_extra": _body("CreateTaskRequest", "Task to create"),
 }
 
 UPDATE_TASK: dict[str, Any] = {
     "summary": "Update scheduled task",
-    "description": "Only `id` is required; the fields given are updated.",
+    "description": "Only `id` is required; the fields given are updated. The caller may "
+    "change a task whose owner it may act for (itself, an account sharing an organization, "
+    "any account for an admin organization) without `account_id`. With a plan, enabling a "
+    "task takes a slot and a new schedule must not fire more often than the plan allows.",
     "responses": {
         200: _ok("Task updated successfully", "TasksResponse"),
         **_BODY_ERRORS,
-        **_AUTH_ERRORS,
+        **_PLAN_LIMIT,
+        **_COMMON_ERRORS,
         404: _error("No task exists with the given `id`."),
     },
     "openapi_extra": _body(
@@ -249,12 +311,13 @@ UPDATE_TASK: dict[str, Any] = {
 
 DELETE_TASK: dict[str, Any] = {
     "summary": "Delete scheduled task",
-    "description": "Delete a task by id (JSON body). Its schedule stops at once; past runs stay "
+    "description": "Delete a task by id (JSON body), the caller's or one whose owner it may act "
+    "for. Its schedule stops at once and its unfinished runs are canceled; past runs stay "
     "retrievable through /api/tasks/runs. Answers only the status.",
     "responses": {
         200: _ok("Deleted", "DeleteTaskResponse"),
         **_BODY_ERRORS,
-        **_AUTH_ERRORS,
+        **_COMMON_ERRORS,
         404: _error("Task not found"),
     },
     "openapi_extra": _body("DeleteTaskRequest", "The task to delete"),
@@ -267,7 +330,7 @@ LIST_RUNS: dict[str, Any] = {
     "responses": {
         200: _ok("Runs", "TaskRunsResponse"),
         400: _error("Invalid query"),
-        **_AUTH_ERRORS,
+        **_COMMON_ERRORS,
         404: _error("Task run not found"),
     },
     "openapi_extra": {
@@ -308,7 +371,7 @@ TRIGGER_RUN: dict[str, Any] = {
     "responses": {
         200: _ok("The queued run", "TaskRunsResponse"),
         **_BODY_ERRORS,
-        **_AUTH_ERRORS,
+        **_COMMON_ERRORS,
         404: _error("Task not found"),
     },
     "openapi_extra": {**_body("TriggerRunRequest", "The task to run"), **EXTENSION},
@@ -321,7 +384,7 @@ CANCEL_RUN: dict[str, Any] = {
     "responses": {
         200: _ok("The canceled run", "TaskRunsResponse"),
         **_BODY_ERRORS,
-        **_AUTH_ERRORS,
+        **_COMMON_ERRORS,
         404: _error("Task run not found"),
         409: _error("The run has already finished"),
     },

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from backbeat import __version__
 from backbeat.domain.clock import iso_utc
-from backbeat.domain.deliveries import run_output
+from backbeat.domain.deliveries import email_subject, run_output
 from backbeat.domain.models import Attempt, Run, Task
 from backbeat.services.tasks import TaskView
 
@@ -35,9 +35,10 @@ def task_json(view: TaskView) -> dict[str, Any]:
         "artist_account_id": str(task.artist_account_id),
         "enabled": task.enabled,
         "trigger_schedule_id": schedule_id(task.id),
-        "recent_runs": [run_json(run, full=False) for run in view.recent_runs],
+        "recent_runs": [run_json(run, full=False, named=False) for run in view.recent_runs],
         "upcoming": [iso_utc(at) for at in view.upcoming],
         "owner_email": view.owner_email,
+        "artist_name": view.artist_name,
         "model": task.model,
         "timezone": task.timezone,
         "created_at": iso_utc(task.created_at),
@@ -47,7 +48,9 @@ def task_json(view: TaskView) -> dict[str, Any]:
     }
 
 
-def run_json(run: Run, *, full: bool) -> dict[str, Any]:
+def run_json(run: Run, *, full: bool, named: bool = True) -> dict[str, Any]:
+    """The run; `named` adds `title` and `email_subject` (not in a task's recent_runs, whose
+    runs are read without their deliveries)."""
     body: dict[str, Any] = {
         "id": run.id,
         "status": run.status.value,
@@ -75,6 +78,9 @@ def run_json(run: Run, *, full: bool) -> dict[str, Any]:
         "trigger": run.trigger.value,
         "attemptCount": run.attempt_count,
     }
+    if named:
+        body["title"] = run.task_title
+        body["email_subject"] = email_subject(run.deliveries)
     if full:
         body["payload"] = run.payload
         body["output"] = run_output(run.output, run.deliveries)

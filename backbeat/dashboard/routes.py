@@ -40,6 +40,7 @@ from backbeat.domain.cron import Schedule
 from backbeat.domain.deliveries import run_output
 from backbeat.domain.errors import AccessDenied, Conflict, InvalidInput, NotAuthenticated, NotFound
 from backbeat.domain.models import Run
+from backbeat.domain.plans import PlanLimitReached
 from backbeat.services.keys import authenticate
 from backbeat.services.tasks import UPCOMING, TaskPatch, TaskView
 from backbeat.wiring import Backbeat
@@ -296,6 +297,8 @@ def create_task(request: Request, form: FormDep, viewer: ViewerDep) -> Response:
         return _new_task_page(request, TaskForm.failed(form, exc), 400)
     except AccessDenied as exc:
         return _new_task_page(request, TaskForm.failed(form, exc.message), 403)
+    except PlanLimitReached as exc:
+        return _new_task_page(request, TaskForm.failed(form, exc.message), 402)
     return redirect(f"/dashboard/tasks/{view.task.id}?done=created")
 
 
@@ -365,6 +368,9 @@ def save_task(request: Request, task_id: str, form: FormDep, viewer: ViewerDep) 
     except AccessDenied as exc:
         failed = TaskForm.failed(form, exc.message)
         return _task_page(request, viewer, wanted, form=failed, status=403)
+    except PlanLimitReached as exc:
+        failed = TaskForm.failed(form, exc.message)
+        return _task_page(request, viewer, wanted, form=failed, status=402)
     return redirect(f"/dashboard/tasks/{wanted}?done=saved")
 
 

@@ -32,6 +32,7 @@ from backbeat.domain.errors import (
     NotAuthenticated,
     NotFound,
 )
+from backbeat.domain.plans import PlanLimitReached
 
 log = logging.getLogger("backbeat.dashboard")
 
@@ -325,6 +326,7 @@ def problem_response(request: Request, exc: Problem | BackbeatError) -> Response
 _STATUS: dict[type[BackbeatError], tuple[int, str]] = {
     InvalidInput: (400, "Something is wrong with this request"),
     NotAuthenticated: (401, "Sign in"),
+    PlanLimitReached: (402, "The account's plan does not allow this"),
     AccessDenied: (403, "Not allowed"),
     NotFound: (404, "Not found"),
     Conflict: (409, "That cannot be done now"),

@@ -184,6 +184,18 @@ def emails_sent(found: list[Delivery]) -> list[dict[str, object]]:
     return sent
 
 
+def email_subject(found: list[Delivery]) -> str | None:
+    """The subject of the first email the run sent (`sent`, or `unconfirmed`: it may have
+    arrived), oldest first as the outbox lists them; None when it sent none."""
+    for delivery in sorted(found, key=lambda each: (each.created_at, each.id)):
+        if delivery.channel is Channel.EMAIL and delivery.status in (
+            DeliveryStatus.SENT,
+            DeliveryStatus.UNCONFIRMED,
+        ):
+            return delivery.subject
+    return None
+
+
 def run_output(output: dict[str, Any] | None, found: list[Delivery]) -> dict[str, Any] | None:
     """A run's output as shown: its record, with every delivery's current state (they change
     after the run ended: the outbox retries) and the emails sent across all its attempts."""

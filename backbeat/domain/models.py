@@ -132,5 +132,7 @@ class Run:
     lease_token: str | None = None  # the live attempt's id: only it may record or send
     concurrency_key: str | None = None  # runs sharing it never execute at once
     attempts: list[Attempt] = field(default_factory=list)
-    # Its outbox rows, where the reader asked for them (a run in full).
+    # Its outbox rows, where the reader asked for them (a run in full, a run listing).
     deliveries: list[Delivery] = field(default_factory=list)
+    # Its task's title now, where the reader asked for it; None once the task is deleted.
+    task_title: str | None = None

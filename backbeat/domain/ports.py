@@ -19,6 +19,7 @@ from uuid import UUID
 
 from backbeat.domain.deliveries import Delivery
 from backbeat.domain.models import Account, ApiKey, Artist, Attempt, Organization, Run, Task
+from backbeat.domain.plans import Entitlements
 from backbeat.domain.runs import RunStatus
 
 
@@ -68,6 +69,20 @@ class AccountRepository(Protocol):
         `organizations`, when given)."""
         ...
 
+    def plan(self, account_id: UUID, *, for_update: bool = False) -> Entitlements | None:
+        """The account's plan, or None: no plan, no limit (the default). `for_update` locks
+        its row until the transaction ends, so that two requests checking the same account's
+        plan take turns."""
+        ...
+
+    def plans(self, account_ids: Iterable[UUID]) -> dict[UUID, Entitlements]:
+        """The plans of those of these accounts that have one, in one query."""
+        ...
+
+    def set_plan(self, account_id: UUID, plan: Entitlements | None, at: datetime) -> None:
+        """Give the account this plan (replacing any), or take its plan away (None)."""
+        ...
+
 
 class KeyRepository(Protocol):
     def add(self, key: ApiKey, key_hash: str) -> None: ...
@@ -107,6 +122,19 @@ class TaskRepository(Protocol):
         artist_account_id: UUID | None = None,
         enabled: bool | None = None,
     ) -> list[Task]: ...
+
+    def titles(self, task_ids: Iterable[UUID]) -> dict[UUID, str]:
+        """Titles of those of these tasks that exist, in one query."""
+        ...
+
+    def count_active(self, account_id: UUID, *, excluding: UUID | None = None) -> int:
+        """The account's enabled tasks (enabled NULL counts), `excluding` left out."""
+        ...
+
+    def active_before(self, task_ids: Sequence[UUID]) -> dict[UUID, int]:
+        """For each of these tasks that is enabled: how many enabled tasks of its owner are
+        older (by created_at, then id), in one query. Its slot under a plan's task limit."""
+        ...
 
 
 class ScheduleRepository(Protocol):

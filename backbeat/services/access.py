@@ -41,19 +41,27 @@ class Acting:
     scope: tuple[UUID, ...] | None = None
 
 
+def reach(uow: UnitOfWork, actor: UUID, target: UUID) -> Acting | None:
+    """How far `actor` reaches in `target`'s account, or None when it may not act for it:
+    the same accounts as `resolve_account` allows."""
+    if actor == target:
+        return Acting(target)
+    if uow.accounts.get(target) is None:
+        return None
+    if any(org.is_admin for org in uow.accounts.organizations_of(actor)):
+        return Acting(target)
+    shared = uow.accounts.shared_organizations(actor, target)
+    return Acting(target, tuple(shared)) if shared else None
+
+
 def resolve_acting(uow: UnitOfWork, caller: Caller, requested: UUID | None) -> Acting:
     """`resolve_account`, with the reach: the same accounts are allowed and refused."""
-    if requested is None or requested == caller.account_id:
+    if requested is None:
         return Acting(caller.account_id)
-    denied = AccessDenied("Access denied to specified account_id")
-    if uow.accounts.get(requested) is None:
-        raise denied
-    if any(org.is_admin for org in uow.accounts.organizations_of(caller.account_id)):
-        return Acting(requested)
-    shared = uow.accounts.shared_organizations(caller.account_id, requested)
-    if shared:
-        return Acting(requested, tuple(shared))
-    raise denied
+    acting = reach(uow, caller.account_id, requested)
+    if acting is None:
+        raise AccessDenied("Access denied to specified account_id")
+    return acting
 
 
 def check_artist(

@@ -11,6 +11,7 @@ from uuid import UUID, uuid4
 from backbeat.domain.clock import Clock
 from backbeat.domain.errors import Conflict, InvalidInput, NotFound
 from backbeat.domain.models import Account, ApiKey, Artist, Organization
+from backbeat.domain.plans import Entitlements, Plan, entitlements
 from backbeat.domain.ports import UnitOfWork
 from backbeat.services.keys import generate_key, hash_key, key_hint
 
@@ -118,3 +119,31 @@ class AdminService:
     def list_keys(self, account_id: UUID) -> list[ApiKey]:
         with self._uow() as uow:
             return uow.keys.list_for_account(account_id)
+
+    def set_plan(
+        self,
+        account_id: UUID,
+        plan: Plan | None,
+        *,
+        task_limit: int | None = None,
+        min_cadence_minutes: int | None = None,
+    ) -> Entitlements | None:
+        """Give the account one of Recoup's plans, with either limit replaced when given, or
+        take its plan away (None: no limit, the default). Answers what is in force now."""
+        if plan is None and (task_limit is not None or min_cadence_minutes is not None):
+            raise InvalidInput("none takes no limits: it removes the plan")
+        if task_limit is not None and task_limit < 0:
+            raise InvalidInput("the task limit must be 0 or more")
+        if min_cadence_minutes is not None and min_cadence_minutes < 1:
+            raise InvalidInput("the minimum cadence must be at least 1 minute")
+        found = (
+            None
+            if plan is None
+            else entitlements(plan, task_limit=task_limit, min_cadence_minutes=min_cadence_minutes)
+        )
+        with self._uow(write=True) as uow:
+            if uow.accounts.get(account_id) is None:
+                raise NotFound(f"no account {account_id}")
+            uow.accounts.set_plan(account_id, found, self._clock.now())
+            uow.commit()
+        return found

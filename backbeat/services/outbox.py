@@ -35,6 +35,16 @@ log = logging.getLogger("backbeat.outbox")
 UnitOfWorkFactory = Callable[..., UnitOfWork]
 
 
+# The log event of a try that ended in each state.
+SETTLED_EVENTS = {
+    DeliveryStatus.SENT: {"event": "delivery.sent"},
+    DeliveryStatus.UNCONFIRMED: {"event": "delivery.unconfirmed"},
+    DeliveryStatus.PENDING: {"event": "delivery.pending"},
+    DeliveryStatus.FAILED: {"event": "delivery.failed"},
+    DeliveryStatus.REFUSED: {"event": "delivery.refused"},
+}
+
+
 class LeaseLost(Exception):
     """The attempt no longer holds its run (canceled, taken over, or its task deleted)."""
 
@@ -161,10 +171,11 @@ class Outbox:
             "delivery %s",
             settled.status.value,
             extra={
-                "event": f"delivery.{settled.status.value}",
+                **SETTLED_EVENTS[settled.status],
                 "run_id": settled.run_id,
                 "channel": settled.channel.value,
                 "tries": settled.tries,
+                "error": settled.error,
             },
         )
         return settled

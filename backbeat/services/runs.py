@@ -64,6 +64,21 @@ def cancel_locked(uow: UnitOfWork, run: Run, now: datetime, reason: str) -> Run:
     return canceled
 
 
+def named(uow: UnitOfWork, runs: list[Run]) -> list[Run]:
+    """The runs with their task's title and their deliveries (for `title` and
+    `email_subject`): two queries however many runs."""
+    titles = uow.tasks.titles(run.task_id for run in runs if run.task_id is not None)
+    deliveries = uow.deliveries.of_runs([run.id for run in runs])
+    return [
+        replace(
+            run,
+            task_title=None if run.task_id is None else titles.get(run.task_id),
+            deliveries=deliveries.get(run.id, []),
+        )
+        for run in runs
+    ]
+
+
 class RunService:
     def __init__(
         self,
@@ -106,7 +121,7 @@ class RunService:
             uow.commit()
         metrics.current().run_created(Trigger.MANUAL)
         self._on_queued()
-        return run
+        return replace(run, task_title=task.title)
 
     def cancel(self, caller: Caller, run_id: str) -> Run:
         """Cancel a queued, waiting or executing run; a finished one answers Conflict."""
@@ -118,6 +133,7 @@ class RunService:
             if run.status.is_final:
                 raise Conflict(f"the run has already finished ({run.status.value})")
             run = cancel_locked(uow, run, now, "the run was canceled before it was delivered")
+            [run] = named(uow, [run])
             uow.commit()
         metrics.current().run_finished(run.status)
         return run
@@ -136,7 +152,8 @@ class RunService:
             run = uow.runs.get(run_id)
             if run is None or not self._may_see(uow, caller, run):
                 raise NotFound("Task run not found")
-            return replace(run, deliveries=uow.deliveries.of_run(run.id))
+            [run] = named(uow, [run])
+            return run
 
     def list_runs(
         self,
@@ -154,5 +171,5 @@ class RunService:
             found = uow.runs.list_for_account(
                 owner, limit=limit + 1, task_id=task_id, status=status, before=before
             )
-        page, more = found[:limit], len(found) > limit
+            page, more = named(uow, found[:limit]), len(found) > limit
         return RunPage(runs=page, next_cursor=encode_cursor(page[-1]) if more else None)

@@ -20,6 +20,7 @@ from backbeat.domain.clock import Clock, iso_utc
 from backbeat.domain.cron import ScheduleError
 from backbeat.domain.dispatch import RunDefaults, new_run
 from backbeat.domain.models import Run, Task
+from backbeat.domain.plans import blocked_at_run_time
 from backbeat.domain.ports import UnitOfWork
 from backbeat.domain.runs import Trigger
 from backbeat.domain.scheduling import FireDecision, decide
@@ -45,6 +46,7 @@ class TickReport:
     coalesced: int = 0
     skipped: int = 0
     duplicates: int = 0  # runs the unique key refused (another scheduler got there first)
+    over_plan: int = 0  # fires not run: the owner's plan does not allow the task
     lags: list[float] = field(default_factory=list)  # seconds from fire time to commit
     next_due: datetime | None = None
 
@@ -55,6 +57,7 @@ class TickReport:
         self.coalesced += other.coalesced
         self.skipped += other.skipped
         self.duplicates += other.duplicates
+        self.over_plan += other.over_plan
         self.lags += other.lags
 
 
@@ -104,6 +107,7 @@ class Scheduler:
             if not due:
                 return report
             created_at = max(now, self._clock.now())
+            over_plan = self._over_plan(uow, due)
             runs: list[Run] = []
             moves: list[tuple[UUID, datetime, datetime | None]] = []
             for task in due:
@@ -112,7 +116,17 @@ class Scheduler:
                 moves.append((task.id, task.next_fire_at, decision.next_fire_at))
                 report.coalesced += decision.coalesced
                 report.skipped += decision.skipped
-                if decision.fire_at is not None:
+                if decision.fire_at is not None and task.id in over_plan:
+                    report.over_plan += 1  # nothing is recorded for this fire
+                    log.info(
+                        "fire not run: over the owner's plan",
+                        extra={
+                            "event": "fire.over_plan",
+                            "task_id": str(task.id),
+                            "fire_time": iso_utc(decision.fire_at),
+                        },
+                    )
+                elif decision.fire_at is not None:
                     runs.append(scheduled_run(task, decision, created_at, self.policy))
                 if decision.skipped:
                     log.warning(
@@ -159,8 +173,26 @@ class Scheduler:
         recorder = metrics.current()
         recorder.run_created(Trigger.SCHEDULED, report.runs_created - report.late_runs)
         recorder.run_created(Trigger.CATCH_UP, report.late_runs)
-        recorder.fires_dispatched(report.lags, report.skipped)
+        recorder.fires_dispatched(report.lags, report.skipped, report.over_plan)
         return report
+
+    @staticmethod
+    def _over_plan(uow: UnitOfWork, due: list[Task]) -> set[UUID]:
+        """The due tasks their owner's plan does not let run: too frequent for it, or past
+        its task limit (the oldest enabled tasks keep the slots). One query without plans."""
+        plans = uow.accounts.plans({task.account_id for task in due})
+        if not plans:
+            return set()
+        limited = [task for task in due if task.account_id in plans]
+        older = uow.tasks.active_before([task.id for task in limited])
+        return {
+            task.id
+            for task in limited
+            if blocked_at_run_time(
+                plans[task.account_id], task.schedule, older_enabled=older.get(task.id, 0)
+            )
+            is not None
+        }
 
     def _decide(self, task: Task, now: datetime) -> FireDecision:
         assert task.next_fire_at is not None

@@ -13,8 +13,9 @@ from backbeat.domain.clock import Clock
 from backbeat.domain.cron import Schedule
 from backbeat.domain.errors import AccessDenied, NotFound
 from backbeat.domain.models import Run, Task
+from backbeat.domain.plans import PlanLimitReached, PlanRefusal, blocked_at_run_time, violation
 from backbeat.domain.ports import UnitOfWork
-from backbeat.services.access import Acting, check_artist, resolve_account, resolve_acting
+from backbeat.services.access import Acting, check_artist, reach, resolve_account, resolve_acting
 from backbeat.services.keys import Caller
 from backbeat.services.runs import cancel_locked
 
@@ -77,6 +78,9 @@ class TaskView:
     owner_email: str | None
     recent_runs: list[Run]
     upcoming: list[datetime]
+    artist_name: str | None = None  # None when unknown
+    # Read by id, an enabled task its owner's plan does not let run: why (else None).
+    plan_block: PlanRefusal | None = None
 
 
 UnitOfWorkFactory = Callable[..., UnitOfWork]
@@ -105,10 +109,12 @@ class TaskService:
         clock: Clock,
         *,
         on_schedule_change: Callable[[], None] | None = None,
+        billing_url: str | None = None,
     ) -> None:
         self._uow = uow
         self._clock = clock
         self._on_schedule_change = on_schedule_change or (lambda: None)
+        self._billing_url = billing_url  # `billingUrl` of the plan's refusals
 
     def list_tasks(
         self,
@@ -124,7 +130,10 @@ class TaskService:
             found = uow.tasks.list_for_account(
                 owner, task_id=task_id, artist_account_id=artist_account_id, enabled=enabled
             )
-            return self._views(uow, found)
+            views = self._views(uow, found)
+            if task_id is not None and len(views) == 1 and views[0].task.is_active:
+                views = [replace(views[0], plan_block=self._run_block(uow, views[0].task))]
+            return views
 
     def create(self, caller: Caller, draft: TaskDraft) -> TaskView:
         now = self._clock.now()
@@ -133,6 +142,7 @@ class TaskService:
             acting = resolve_acting(uow, caller, draft.account_id)
             owner = acting.account_id
             check_artist(uow, owner, draft.artist_account_id, acting.scope)
+            self._check_plan(uow, owner, schedule=draft.schedule, takes_slot=True)
             task = Task(
                 id=uuid4(),
                 account_id=owner,
@@ -162,8 +172,7 @@ class TaskService:
         now = self._clock.now()
         changes = patch.given()
         with self._uow(write=True) as uow:
-            acting = resolve_acting(uow, caller, account_id)
-            task = self._task_of(uow, acting.account_id, task_id)
+            task, acting = self._owned(uow, caller, task_id, account_id)
             updated: Task = replace(task, **changes)  # type: ignore[arg-type]
             rewrites = acting.scope is not None and any(
                 getattr(updated, name) != getattr(task, name) for name in INSTRUCTIONS
@@ -173,6 +182,18 @@ class TaskService:
             if rewrites:
                 updated = replace(
                     updated, scope_organization_ids=narrowed(task.scope_organization_ids, acting)
+                )
+            # The plan: re-enabling takes a slot, a new schedule is cadence-checked; other
+            # edits (title, prompt…) never consult it.
+            takes_slot = updated.is_active and not task.is_active
+            new_schedule = updated.schedule if updated.schedule != task.schedule else None
+            if takes_slot or new_schedule is not None:
+                self._check_plan(
+                    uow,
+                    task.account_id,
+                    schedule=new_schedule,
+                    takes_slot=takes_slot,
+                    excluding=task.id,
                 )
             timing_changed = any(
                 name in changes for name in ("schedule", "timezone", "enabled")
@@ -197,7 +218,7 @@ class TaskService:
         readable): a run queued or executing before the delete runs, and sends, nothing more."""
         now = self._clock.now()
         with self._uow(write=True) as uow:
-            self._owned_task(uow, caller, task_id, account_id)
+            self._owned(uow, caller, task_id, account_id)
             canceled = [
                 cancel_locked(uow, run, now, "the task was deleted before it was delivered")
                 for run in uow.work.unfinished_of_task(task_id)
@@ -208,19 +229,62 @@ class TaskService:
             metrics.current().run_finished(run.status)
         self._on_schedule_change()
 
-    def _owned_task(
-        self, uow: UnitOfWork, caller: Caller, task_id: UUID, account_id: UUID | None
-    ) -> Task:
-        return self._task_of(uow, resolve_account(uow, caller, account_id), task_id)
-
     @staticmethod
-    def _task_of(uow: UnitOfWork, owner: UUID, task_id: UUID) -> Task:
+    def _owned(
+        uow: UnitOfWork, caller: Caller, task_id: UUID, account_id: UUID | None
+    ) -> tuple[Task, Acting]:
+        """The task (locked), and how far the caller reaches in its owner's account.
+
+        Recoup's owner rule: the caller may change a task whose owner it may act for, with
+        or without `account_id`. An `account_id` is still checked first, and the owner must
+        be one that account may act for too; the reach is never further than the caller's.
+        """
+        acting = resolve_acting(uow, caller, account_id)
         task = uow.tasks.get(task_id, for_update=True)
         if task is None:
             raise NotFound("Task not found")
-        if task.account_id != owner:
-            raise AccessDenied("Access denied to this task")
-        return task
+        if task.account_id == acting.account_id:
+            return task, acting
+        denied = AccessDenied("Access denied to this task")
+        acting_for_another = acting.account_id != caller.account_id
+        if acting_for_another and reach(uow, acting.account_id, task.account_id) is None:
+            raise denied
+        owner = reach(uow, caller.account_id, task.account_id)
+        if owner is None:
+            raise denied
+        return task, owner
+
+    def _check_plan(
+        self,
+        uow: UnitOfWork,
+        owner: UUID,
+        *,
+        schedule: str | None,
+        takes_slot: bool,
+        excluding: UUID | None = None,
+    ) -> None:
+        """PlanLimitReached when the owner's plan (if any) refuses a task taking a slot
+        (`takes_slot`) or getting `schedule`. Before any write: a refusal changes nothing."""
+        plan = uow.accounts.plan(owner, for_update=True)  # its checks take turns
+        if plan is None:
+            return
+        count = uow.tasks.count_active(owner, excluding=excluding)
+        limit = violation(plan, count, schedule=schedule, takes_slot=takes_slot)
+        if limit is not None:
+            raise PlanLimitReached(PlanRefusal(plan, limit, count, self._billing_url))
+
+    def _run_block(self, uow: UnitOfWork, task: Task) -> PlanRefusal | None:
+        """Why the owner's plan does not let this enabled task run, if it does not: it fires
+        too often, or older enabled tasks fill the plan's slots."""
+        plan = uow.accounts.plan(task.account_id)
+        if plan is None:
+            return None
+        older = uow.tasks.active_before([task.id]).get(task.id, 0)
+        limit = blocked_at_run_time(plan, task.schedule, older_enabled=older)
+        if limit is None:
+            return None
+        count = uow.tasks.count_active(task.account_id, excluding=task.id)
+        return PlanRefusal(plan, limit, count, self._billing_url)
 
     def _views(self, uow: UnitOfWork, tasks: list[Task]) -> list[TaskView]:
         """Views for tasks with a constant number of queries, however many tasks."""
@@ -228,6 +292,7 @@ class TaskService:
             return []
         now = self._clock.now()
         emails = uow.accounts.emails({task.account_id for task in tasks})
+        artists = uow.accounts.artist_names({task.artist_account_id for task in tasks})
         recent = uow.runs.recent_by_task([task.id for task in tasks], RECENT_RUNS)
         return [
             TaskView(
@@ -235,6 +300,7 @@ class TaskService:
                 owner_email=emails.get(task.account_id),
                 recent_runs=recent.get(task.id, []),
                 upcoming=task.parsed_schedule().upcoming(now, UPCOMING) if task.is_active else [],
+                artist_name=artists.get(task.artist_account_id),
             )
             for task in tasks
         ]

@@ -11,7 +11,9 @@ from sqlalchemy import Connection, and_, delete, exists, insert, or_, select, up
 from sqlalchemy.dialects import postgresql, sqlite
 
 from backbeat.domain.models import Account, ApiKey, Artist, Organization
+from backbeat.domain.plans import Entitlements, Plan
 from backbeat.store.tables import (
+    account_plans,
     accounts,
     api_keys,
     artists,
@@ -24,6 +26,10 @@ from backbeat.store.tables import (
 
 def _account(row: Any) -> Account:
     return Account(id=row.id, email=row.email, name=row.name, created_at=row.created_at)
+
+
+def _entitlements(row: Any) -> Entitlements:
+    return Entitlements(Plan(row.plan), row.task_limit, row.min_cadence_minutes)
 
 
 def _organization(row: Any) -> Organization:
@@ -208,6 +214,33 @@ class SqlAccountRepository:
             )
         )
         return bool(self._db.execute(query).scalar())
+
+    def plan(self, account_id: UUID, *, for_update: bool = False) -> Entitlements | None:
+        query = select(account_plans).where(account_plans.c.account_id == account_id)
+        if for_update:
+            query = query.with_for_update()  # ignored by SQLite, whose writers are serialized
+        row = self._db.execute(query).first()
+        return None if row is None else _entitlements(row)
+
+    def plans(self, account_ids: Iterable[UUID]) -> dict[UUID, Entitlements]:
+        ids = list(set(account_ids))
+        if not ids:
+            return {}
+        rows = self._db.execute(select(account_plans).where(account_plans.c.account_id.in_(ids)))
+        return {row.account_id: _entitlements(row) for row in rows}
+
+    def set_plan(self, account_id: UUID, plan: Entitlements | None, at: datetime) -> None:
+        self._db.execute(delete(account_plans).where(account_plans.c.account_id == account_id))
+        if plan is not None:
+            self._db.execute(
+                insert(account_plans).values(
+                    account_id=account_id,
+                    plan=plan.plan.value,
+                    task_limit=plan.task_limit,
+                    min_cadence_minutes=plan.min_cadence_minutes,
+                    updated_at=at,
+                )
+            )
 
 
 def _key(row: Any) -> ApiKey:

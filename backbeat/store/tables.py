@@ -270,3 +270,16 @@ dashboard_sessions = Table(
     Index(None, "api_key_id"),
     Index(None, "expires_at"),
 )
+
+# Plans (off by default: an account without a row has no limit). The row holds the limits
+# in force, the plan's own or an operator's (domain.plans).
+account_plans = Table(
+    "account_plans",
+    metadata,
+    Column("account_id", Uuid, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    Column("plan", String(16), nullable=False),  # free | starter | pro
+    Column("task_limit", Integer, nullable=True),  # enabled tasks at most; NULL: no limit
+    Column("min_cadence_minutes", Integer, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    CheckConstraint("plan IN ('free', 'starter', 'pro')", name="known_plan"),
+)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -11,6 +11,7 @@ from sqlalchemy import (
     Connection,
     DateTime,
     Uuid,
+    and_,
     bindparam,
     delete,
     func,
@@ -99,8 +100,48 @@ class SqlTaskRepository:
         query = query.order_by(tasks.c.created_at.desc(), tasks.c.id.desc())
         return [task_from_row(row) for row in self._db.execute(query)]
 
+    def titles(self, task_ids: Iterable[UUID]) -> dict[UUID, str]:
+        ids = list(set(task_ids))
+        if not ids:
+            return {}
+        rows = self._db.execute(select(tasks.c.id, tasks.c.title).where(tasks.c.id.in_(ids)))
+        return {row.id: row.title for row in rows}
 
-_ACTIVE = or_(tasks.c.enabled.is_(None), tasks.c.enabled.is_(True))
+    def count_active(self, account_id: UUID, *, excluding: UUID | None = None) -> int:
+        query = select(func.count()).where(tasks.c.account_id == account_id, _ACTIVE)
+        if excluding is not None:
+            query = query.where(tasks.c.id != excluding)
+        return int(self._db.execute(query).scalar_one())
+
+    def active_before(self, task_ids: Sequence[UUID]) -> dict[UUID, int]:
+        ids = list(set(task_ids))
+        if not ids:
+            return {}
+        mine, older = tasks.alias("mine"), tasks.alias("older")
+        earlier = or_(
+            older.c.created_at < mine.c.created_at,
+            and_(older.c.created_at == mine.c.created_at, older.c.id < mine.c.id),
+        )
+        query = (
+            select(mine.c.id, func.count(older.c.id).label("older"))
+            .select_from(
+                mine.outerjoin(
+                    older,
+                    and_(older.c.account_id == mine.c.account_id, _active(older), earlier),
+                )
+            )
+            .where(mine.c.id.in_(ids), _active(mine))
+            .group_by(mine.c.id)
+        )
+        return {row.id: int(row.older) for row in self._db.execute(query)}
+
+
+def _active(table: Any) -> Any:
+    """Enabled, or no explicit override (NULL), which counts as enabled."""
+    return or_(table.c.enabled.is_(None), table.c.enabled.is_(True))
+
+
+_ACTIVE = _active(tasks)
 
 # PostgreSQL: move many cursors in one statement, each only if it still reads `old`.
 _ADVANCE_MANY = text(

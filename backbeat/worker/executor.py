@@ -60,9 +60,14 @@ class Executor:
         limit = self._settings.run_timeout_seconds
 
         def failed(failure: AttemptFailed, trace: str | None = None) -> Outcome:
-            """A failed attempt keeps its record: what it did, spent and said so far."""
+            """A failed attempt keeps its record: what it did, spent and said so far (none
+            when it never reached the model)."""
             cost = _cost(route, progress)
-            record = _output(claim, route, progress, None, context, cost)
+            record = (
+                _output(claim, route, progress, None, context, cost)
+                if progress.usage.requests or progress.tool_calls
+                else None
+            )
             return Outcome(record, failure, cost or 0.0, trace)
 
         try:

@@ -167,8 +167,7 @@ class Worker:
     async def _attempt(self, claim: Claim) -> None:
         try:
             outcome = await self._executor.execute(claim)
-            if claim.token not in self._lost:
-                await self._finish(claim, outcome)
+            if claim.token not in self._lost and await self._finish(claim, outcome):
                 self.completed += 1
         finally:
             self._running.pop(claim.token, None)
@@ -176,12 +175,12 @@ class Worker:
             if self._wake is not None:
                 self._wake.set()  # a slot is free
 
-    async def _finish(self, claim: Claim, outcome: Outcome) -> None:
-        """Record the outcome; a database hiccup is retried while the lease still holds."""
+    async def _finish(self, claim: Claim, outcome: Outcome) -> bool:
+        """Record the outcome; a database hiccup is retried while the lease still holds.
+        False when it was not recorded (the attempt no longer held the run)."""
         for attempt in range(1, FINISH_TRIES + 1):
             try:
-                await asyncio.to_thread(self._queue.finish, claim, outcome)
-                return
+                return await asyncio.to_thread(self._queue.finish, claim, outcome) is not None
             except DATABASE_ERRORS as exc:
                 log.warning(
                     "could not record the outcome; retrying",
@@ -196,6 +195,7 @@ class Worker:
             "gave up recording the outcome; the lease will expire and the run be retried",
             extra={"event": "run.record_failed", "run_id": claim.run.id},
         )
+        return False
 
     async def _renew_leases(self) -> None:
         interval = self._queue.lease.total_seconds() / 3

@@ -63,11 +63,20 @@ class OutboxSender:
 
     async def step(self) -> int:
         """The outbox's own work: settle sends whose sender died, retry what is due. Answers
-        how many deliveries it tried."""
-        await in_thread(self.outbox.reap_lost)
-        due = await in_thread(self.outbox.due, DUE_BATCH)
-        for delivery in due:
-            await self.send(delivery.id, None)
+        how many deliveries it tried. A database error while looking is the worker loop's to
+        back off from; one during a send leaves that delivery to a later step."""
+        await asyncio.to_thread(self.outbox.reap_lost)
+        due = await asyncio.to_thread(self.outbox.due, DUE_BATCH)
+        for tried, delivery in enumerate(due):
+            try:
+                await self.send(delivery.id, None)
+            except AttemptFailed as exc:
+                log.warning(
+                    "outbox retry interrupted: %s",
+                    exc.message,
+                    extra={"event": "delivery.retry_interrupted", "run_id": delivery.run_id},
+                )
+                return tried
         return len(due)
 
     async def wait_idle(self, timeout: float) -> None:

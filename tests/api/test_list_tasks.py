@@ -132,4 +132,23 @@ def test_listing_costs_a_constant_number_of_queries(
     with_many = _count_queries(backbeat, lambda: list_tasks(client, alice))
 
     assert with_one == with_many
-    assert with_many <= 4  # key lookup, tasks, owner email, recent runs
+    assert with_many <= 5  # key lookup, tasks, owner email, artist names, recent runs
+
+
+def test_every_task_carries_its_artists_name(
+    client: TestClient, backbeat: Backbeat, alice: Tenant, bob: Tenant
+) -> None:
+    org = backbeat.admin.create_organization("Label")
+    for tenant in (alice, bob):
+        backbeat.admin.add_member(org.id, tenant.account_id)
+    shared = backbeat.admin.create_artist("The Shared Act", organization_id=org.id)
+    own = create_task(client, alice)
+    theirs = create_task(client, alice, artist_account_id=str(shared.id))
+
+    assert own["artist_name"] == "Artist of alice@example.com"  # POST answers it too
+    by_id = {task["id"]: task["artist_name"] for task in list_tasks(client, alice)}
+    assert by_id == {own["id"]: "Artist of alice@example.com", theirs["id"]: "The Shared Act"}
+    [mate] = list_tasks(client, bob, account_id=str(alice.account_id), id=own["id"])
+    assert mate["artist_name"] == "Artist of alice@example.com"
+    response = client.patch("/api/tasks", json={"id": own["id"]}, headers=alice.headers)
+    assert response.json()["tasks"][0]["artist_name"] == "Artist of alice@example.com"

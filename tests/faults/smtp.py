@@ -15,13 +15,16 @@ import threading
 from collections import deque
 from dataclasses import dataclass, field
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
-from tests.processes import free_port
+from backbeat.testing.fake_models import FakeModelServer
+from tests.processes import clean_env, free_port
 
+SENDER = "backbeat@label.example"
 USERNAME = "backbeat"
 PASSWORD = "smtp-password-for-tests"
 
@@ -71,8 +74,9 @@ class FaultyHandler:
             await self.released.wait()
             return "421 shutting down"
         if behaviour == DROP:
-            assert server.transport is not None
-            server.transport.abort()
+            transport = server.transport
+            assert isinstance(transport, asyncio.Transport)
+            transport.abort()
             return "250 never heard"
         if behaviour == SLOW:
             await asyncio.sleep(self.plan.slow_seconds)
@@ -149,3 +153,24 @@ class FaultySmtpServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def serve_env(
+    directory: Path, models: FakeModelServer, smtp: FaultySmtpServer, **extra: str
+) -> dict[str, str]:
+    """Settings of a Backbeat on SQLite in `directory` whose model is `models` and whose mail
+    server is `smtp` (which it logs in to), its clock on a Wednesday; `extra` on top."""
+    return clean_env(
+        BACKBEAT_DATABASE_URL=f"sqlite:///{directory / 'backbeat.db'}",
+        BACKBEAT_CLOCK_START="2026-01-07T10:00:00Z",
+        BACKBEAT_WORKER_POLL_SECONDS="0.2",
+        BACKBEAT_ANTHROPIC_API_KEY="sk-test",
+        BACKBEAT_ANTHROPIC_BASE_URL=models.url_anthropic,
+        BACKBEAT_SMTP_HOST="127.0.0.1",
+        BACKBEAT_SMTP_PORT=str(smtp.port),
+        BACKBEAT_SMTP_FROM=SENDER,
+        BACKBEAT_SMTP_STARTTLS="false",
+        BACKBEAT_SMTP_USERNAME=USERNAME,
+        BACKBEAT_SMTP_PASSWORD=PASSWORD,
+        **extra,
+    )

@@ -30,7 +30,6 @@ from backbeat.testing.fake_models import Delay, FakeModelServer, Reply, ToolCall
 from tests.acceptance.conftest import Server, serving
 from tests.acceptance.test_end_to_end import (
     OWNER,
-    SENDER,
     TEAMMATE,
     Team,
     create_task,
@@ -40,8 +39,7 @@ from tests.acceptance.test_end_to_end import (
     tool_results,
     wait_until_final,
 )
-from tests.faults.smtp import DROP, HANG, PASSWORD, SLOW, USERNAME, FaultySmtpServer
-from tests.processes import clean_env
+from tests.faults.smtp import DROP, HANG, SLOW, FaultySmtpServer, serve_env
 
 pytestmark = pytest.mark.slow
 
@@ -52,18 +50,10 @@ FINAL_STATES = {"sent", "unconfirmed", "failed", "refused"}
 
 
 def fault_env(directory: Path, models: FakeModelServer, smtp: FaultySmtpServer) -> dict[str, str]:
-    return clean_env(
-        BACKBEAT_DATABASE_URL=f"sqlite:///{directory / 'backbeat.db'}",
-        BACKBEAT_CLOCK_START="2026-01-07T10:00:00Z",
-        BACKBEAT_WORKER_POLL_SECONDS="0.2",
-        BACKBEAT_ANTHROPIC_API_KEY="sk-test",
-        BACKBEAT_ANTHROPIC_BASE_URL=models.url_anthropic,
-        BACKBEAT_SMTP_HOST="127.0.0.1",
-        BACKBEAT_SMTP_PORT=str(smtp.port),
-        BACKBEAT_SMTP_FROM=SENDER,
-        BACKBEAT_SMTP_STARTTLS="false",
-        BACKBEAT_SMTP_USERNAME=USERNAME,
-        BACKBEAT_SMTP_PASSWORD=PASSWORD,
+    return serve_env(
+        directory,
+        models,
+        smtp,
         # Short, so that "slower than the timeout" takes a second here, not ten minutes.
         BACKBEAT_SMTP_TIMEOUT_SECONDS="5",
         BACKBEAT_SMTP_DATA_TIMEOUT_SECONDS="1.5",

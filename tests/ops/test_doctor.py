@@ -161,7 +161,7 @@ def test_a_healthy_setup_passes_every_check(
     assert {name: status for name, (status, _) in report.checks.items()} == dict.fromkeys(
         CHECKS, "ok"
     )
-    assert report.message("migrations") == "at 0003 (head)"
+    assert report.message("migrations") == "at 0006_plans (head)"
     assert report.message("secret") == "BACKBEAT_SECRET_KEY is set"
     assert "answers (PostgreSQL " in report.message("database")
     assert report.message("smtp") == (
@@ -200,7 +200,7 @@ def test_a_healthy_sqlite_setup(
     report = doctor({"BACKBEAT_DATABASE_URL": sqlite_url, **services(models, smtp)})
     assert report.exit_code == 0, report.output
     assert report.status("database") == "ok"
-    assert report.message("migrations") == "at 0003 (head)"
+    assert report.message("migrations") == "at 0006_plans (head)"
     assert report.checks["clock"] == ("skip", "not applicable on SQLite (one machine, one clock)")
     assert report.checks["max_connections"] == ("skip", "not applicable on SQLite")
     secret_file = sqlite_url.removeprefix("sqlite:///") + ".secret"
@@ -248,14 +248,17 @@ def test_an_unmigrated_database(healthy: dict[str, str | None]) -> None:
     with postgres_database("backbeat_doctor") as url:
         report = broken(healthy, database_url=url)
         assert report.failing == ["migrations"]
-        assert report.message("migrations") == "no schema yet, head is 0003: run backbeat migrate"
+        assert (
+            report.message("migrations")
+            == "no schema yet, head is 0006_plans: run backbeat migrate"
+        )
 
         engine = make_engine(url)
         upgrade(engine, "0002")
         engine.dispose()
         report = broken(healthy, database_url=url)
         assert report.failing == ["migrations"]
-        assert report.message("migrations") == "at 0002, head is 0003: run backbeat migrate"
+        assert report.message("migrations") == "at 0002, head is 0006_plans: run backbeat migrate"
 
 
 def test_a_missing_secret_on_postgresql(healthy: dict[str, str | None]) -> None:

@@ -267,3 +267,34 @@ def test_a_later_run_of_a_task_waits_for_an_earlier_one_retrying(
     [claim] = h.queue.claim("w", 10)
     assert claim.run.id == first.id
     assert h.get(second.id).status is RunStatus.QUEUED
+
+
+def test_a_failed_run_keeps_what_its_attempt_did(
+    backbeat: Backbeat, clock: FakeClock, alice: Tenant
+) -> None:
+    """Tool calls, emails, usage and the model's words so far stay on a run that failed."""
+    provider = ScriptedProvider(
+        tool_call("read_artist_profile", {}),
+        tool_call("send_email", {"subject": "Weekly pulse", "body": "All good."}, "call_2"),
+        AttemptFailed(FailureKind.BAD_REQUEST, "400 the request was refused"),
+    )
+    h = make_harness(backbeat, clock, provider)
+    queued = h.run_now(alice, h.new_task(alice, max_attempts=1))
+
+    run(h.work())
+
+    failed = h.get(queued.id)
+    assert failed.status is RunStatus.FAILED
+    assert failed.output is not None
+    assert failed.output["text"] is None
+    assert [call["name"] for call in failed.output["tool_calls"]] == [
+        "read_artist_profile",
+        "send_email",
+    ]
+    assert failed.output["usage"] == {"input_tokens": 200, "output_tokens": 40, "requests": 2}
+    assert failed.output["turns"] == 2
+    assert failed.output["emails_sent"] == [{"to": "alice@example.com", "subject": "Weekly pulse"}]
+    assert h.mailer.recipients == ["alice@example.com"]
+    with backbeat.uow() as uow:
+        [delivery] = uow.deliveries.of_run(queued.id)
+    assert delivery.status.value == "sent"

@@ -10,21 +10,20 @@ Redirects are followed by hand, each hop checked the same way.
 from __future__ import annotations
 
 import asyncio
-import codecs
 import contextlib
 import functools
 import ipaddress
-import re
 import socket
 import ssl
 import zlib
 from collections.abc import AsyncGenerator, Awaitable, Callable
-from html.parser import HTMLParser
 from typing import TYPE_CHECKING
 
 import httpx
 
 from backbeat.agents.tools.base import FetchedPage, ToolError, WebFetcher
+from backbeat.agents.tools.charsets import body_encoding, decode_body
+from backbeat.agents.tools.html_text import html_to_text
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str, int], Awaitable[list[str]]]
@@ -78,8 +77,6 @@ _TEXT_TYPES = frozenset(
     }
 )
 _HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
-_CHARSET = re.compile(r"""charset\s*=\s*["']?([\w.:-]+)""", re.IGNORECASE)
-_META_CHARSET = re.compile(rb"""<meta[^>]{0,200}?charset\s*=\s*["']?([\w.:-]+)""", re.IGNORECASE)
 
 
 def non_public_reason(address: str | IPAddress) -> str | None:
@@ -294,13 +291,18 @@ class HttpFetcher:
         if not media_type and b"\x00" in raw[:4096]:
             raise ToolError("not text: binary data without a content type")
         html = media_type in _HTML_TYPES
-        decoder = codecs.getincrementaldecoder(_charset(header, raw if html else b""))("replace")
-        text = decoder.decode(raw, final=not truncated)  # no U+FFFD for a character cut in two
+        try:
+            # Decoding and HTML-to-text take time proportional to the body (up to max_bytes of
+            # untrusted input): in a worker thread the event loop keeps running (lease renewals
+            # included) meanwhile.
+            text = await asyncio.to_thread(_readable_text, raw, header, html, truncated)
+        except Exception as exc:  # a page the model asked for, not a bug of the run: tell it
+            raise ToolError(f"could not read the page's text: {_describe(exc)}") from None
         return FetchedPage(
             url=str(url),
             status=status,
             content_type=media_type or "text/plain",
-            text=html_to_text(text) if html else text,
+            text=text,
             truncated=truncated,
         )
 
@@ -399,88 +401,8 @@ def _is_text(media_type: str) -> bool:
     )
 
 
-def _charset(header: str, html: bytes) -> str:
-    """The body's encoding: from the Content-Type header, else an HTML <meta>, else UTF-8."""
-    match = _CHARSET.search(header)
-    candidate = match.group(1) if match else None
-    if candidate is None and html:
-        meta = _META_CHARSET.search(html[:4096])
-        candidate = meta.group(1).decode("ascii", "replace") if meta else None
-    if candidate:
-        try:
-            return codecs.lookup(candidate).name
-        except LookupError:
-            pass
-    return "utf-8"
-
-
-# HTML to readable text.
-
-_SKIP = frozenset(
-    {"script", "style", "noscript", "template", "svg", "math", "iframe", "object", "canvas"}
-)
-_BLOCK = frozenset(
-    {
-        "address", "article", "aside", "blockquote", "br", "dd", "details", "div", "dl", "dt",
-        "fieldset", "figcaption", "figure", "footer", "form", "h1", "h2", "h3", "h4", "h5",
-        "h6", "header", "hr", "li", "main", "nav", "ol", "p", "pre", "section", "summary",
-        "table", "tbody", "thead", "tfoot", "tr", "ul", "caption", "option",
-    }
-)  # fmt: skip
-_SPACES = re.compile(r"[ \t\r\n\f\v\u00a0]+")
-
-
-class _TextExtractor(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self.title: list[str] = []
-        self._skipping = 0
-        self._in_title = False
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in _SKIP:
-            self._skipping += 1
-        elif tag == "title":
-            self._in_title = True
-        elif tag in _BLOCK:
-            self.parts.append("\n- " if tag == "li" else "\n")
-        elif tag in ("td", "th"):
-            self.parts.append(" ")
-
-    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in _BLOCK:
-            self.parts.append("\n")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in _SKIP:
-            self._skipping = max(0, self._skipping - 1)
-        elif tag == "title":
-            self._in_title = False
-        elif tag in _BLOCK:
-            self.parts.append("\n")
-
-    def handle_data(self, data: str) -> None:
-        if self._skipping:
-            return
-        (self.title if self._in_title else self.parts).append(_SPACES.sub(" ", data))
-
-
-def html_to_text(html: str) -> str:
-    """The readable text of an HTML document: no scripts, styles or tags, whitespace collapsed,
-    one line per block, the <title> first."""
-    parser = _TextExtractor()
-    try:
-        parser.feed(html)
-        parser.close()
-    except (AssertionError, ValueError):  # pragma: no cover - html.parser is lenient
-        pass
-    lines: list[str] = []
-    for line in "".join(parser.parts).split("\n"):
-        cleaned = _SPACES.sub(" ", line).strip()
-        if cleaned and cleaned != "-":
-            lines.append(cleaned)
-    title = _SPACES.sub(" ", "".join(parser.title)).strip()
-    if title and (not lines or lines[0] != title):
-        lines.insert(0, f"Title: {title}")
-    return "\n".join(lines)
+def _readable_text(raw: bytes, content_type: str, html: bool, truncated: bool) -> str:
+    """The body as text (HTML reduced to its readable text). Runs in a worker thread."""
+    encoding = body_encoding(content_type, raw, html)
+    text = decode_body(raw, encoding, final=not truncated)  # no U+FFFD for a character cut
+    return html_to_text(text) if html else text

@@ -17,6 +17,7 @@ from backbeat.api.requests import CreateTaskRequest, DeleteTaskRequest, UpdateTa
 from backbeat.api.responses import JSON
 from backbeat.api.serialize import task_json
 from backbeat.api.validation import parse_query, validate
+from backbeat.domain.plans import PlanLimitReached
 from backbeat.services.tasks import TaskView
 
 router = APIRouter(dependencies=[Depends(current_caller)], tags=["tasks"])
@@ -43,6 +44,11 @@ def list_tasks(request: Request, caller: CallerDep) -> Response:
         artist_account_id=query.get("artist_account_id"),
         enabled=query.get("enabled"),
     )
+    # Read by id, an enabled task its owner's plan does not let run answers the plan's 402
+    # (Recoup's worker reads this before each run); lists are never checked.
+    blocked = views[0].plan_block if query.get("id") is not None and len(views) == 1 else None
+    if blocked is not None:
+        raise PlanLimitReached(blocked)
     return _tasks(views)
 
 
