@@ -71,12 +71,12 @@ import orjson
 from sqlalchemy import event
 from starlette.testclient import TestClient
 
-from backbeat.api.app import create_app
-from backbeat.api.serialize import task_json
+from backbeat.asgi import create_app
 from backbeat.config import Settings
 from backbeat.domain.ids import new_run_id
 from backbeat.domain.models import Run, Task
 from backbeat.domain.runs import RunStatus, Trigger
+from backbeat.edge.serialize import task_json
 from backbeat.services.keys import Caller, authenticate
 from backbeat.services.tasks import RECENT_RUNS, UPCOMING
 from backbeat.wiring import Backbeat, build

@@ -76,7 +76,7 @@ import jinja2
 from sqlalchemy import event
 from starlette.testclient import TestClient
 
-from backbeat.api.app import create_app
+from backbeat.asgi import create_app
 from backbeat.config import Settings
 from backbeat.dashboard.session import CSRF_FIELD
 from backbeat.domain.ids import new_attempt_id, new_run_id

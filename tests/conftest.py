@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import Engine
 from starlette.testclient import TestClient
 
-from backbeat.api.app import create_app
+from backbeat.asgi import create_app
 from backbeat.config import Settings
 from backbeat.store.engine import make_engine
 from backbeat.testing import FakeClock

@@ -1,4 +1,5 @@
-"""The FastAPI application."""
+"""The API's part of the application: its routes, its OpenAPI document and its docs page.
+The one ASGI app that also serves the dashboard and MCP is assembled in backbeat.asgi."""
 
 from __future__ import annotations
 
@@ -8,26 +9,17 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel, TypeAdapter
 
-from backbeat import __version__, dashboard
-from backbeat.api import errors
+from backbeat import __version__
 from backbeat.api.docs import RESPONSE_MODELS
-from backbeat.api.middleware import (
-    AllowMiddleware,
-    BodyLimitMiddleware,
-    CorsMiddleware,
-    ErrorBoundaryMiddleware,
-    MetricsMiddleware,
-)
-from backbeat.api.requests import (
+from backbeat.api.routes import metrics as metrics_routes
+from backbeat.api.routes import ops, runs, tasks
+from backbeat.edge.requests import (
     CancelRunRequest,
     CreateTaskRequest,
     DeleteTaskRequest,
     TriggerRunRequest,
     UpdateTaskRequest,
 )
-from backbeat.api.routes import metrics as metrics_routes
-from backbeat.api.routes import ops, runs, tasks
-from backbeat.wiring import Backbeat
 
 DESCRIPTION = """\
 Backbeat runs scheduled AI-agent tasks for music teams and implements the Recoup Tasks API.
@@ -47,28 +39,23 @@ REQUEST_MODELS: list[type[BaseModel]] = [
 ]
 
 
-def create_app(backbeat: Backbeat) -> FastAPI:
-    app = FastAPI(
-        title="Backbeat: Recoup Tasks API",
-        version=__version__,
-        description=DESCRIPTION,
-        docs_url="/docs",
-        redoc_url=None,
-        openapi_url="/openapi.json",
-    )
-    app.state.backbeat = backbeat
-    errors.install(app)
+# How the app presents itself: its OpenAPI document is the API's.
+APP_INFO: dict[str, Any] = {
+    "title": "Backbeat: Recoup Tasks API",
+    "version": __version__,
+    "description": DESCRIPTION,
+    "docs_url": "/docs",
+    "redoc_url": None,
+    "openapi_url": "/openapi.json",
+}
+
+
+def mount(app: FastAPI) -> None:
+    """The API's routes, and the OpenAPI document built from them."""
     app.include_router(tasks.router)
     app.include_router(runs.router)
-    app.include_router(dashboard.router)  # the pages at / and /dashboard (HTML, own headers)
     app.include_router(metrics_routes.router)  # /metrics: no auth, no tenant data
     app.include_router(ops.router)  # /healthz, /readyz: no auth, no tenant data
-    # Added last is outermost: CORS wraps everything, so even a 413 or a 500 carries it.
-    app.add_middleware(AllowMiddleware)  # inside the boundary: it only edits a 405's headers
-    app.add_middleware(ErrorBoundaryMiddleware)
-    app.add_middleware(BodyLimitMiddleware, limit=backbeat.settings.max_body_bytes)
-    app.add_middleware(CorsMiddleware, origins=backbeat.settings.cors_origins)
-    app.add_middleware(MetricsMiddleware)  # outermost: times and counts every request
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -76,7 +63,6 @@ def create_app(backbeat: Backbeat) -> FastAPI:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
-    return app
 
 
 def build_openapi(app: FastAPI) -> dict[str, Any]:

@@ -10,8 +10,8 @@ from typing import Annotated
 from fastapi import Depends
 from starlette.requests import Request
 
-from backbeat.api.context import backbeat
 from backbeat.domain.errors import NotAuthenticated
+from backbeat.edge.context import backbeat
 from backbeat.services.keys import Caller, authenticate
 
 

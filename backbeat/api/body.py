@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import Depends
 from starlette.requests import Request
 
-from backbeat.api.validation import parse_json
+from backbeat.edge.validation import parse_json
 
 
 async def json_body(request: Request) -> Any:

@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
-from backbeat.api.requests import CreateTaskRequest, UpdateTaskRequest
-from backbeat.api.validation import validate
 from backbeat.domain.errors import InvalidInput
+from backbeat.edge.requests import CreateTaskRequest, UpdateTaskRequest
+from backbeat.edge.validation import validate
 from backbeat.services.tasks import TaskDraft, TaskPatch, TaskView
 
 FIELDS = ("title", "prompt", "schedule", "timezone", "model", "artist_account_id")

@@ -15,9 +15,6 @@ from fastapi import APIRouter, Depends
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from backbeat.api.context import backbeat
-from backbeat.api.params import bool_param, uuid_param
-from backbeat.api.requests import is_uuid
 from backbeat.dashboard import forms, lookups, present
 from backbeat.dashboard.forms import TaskForm
 from backbeat.dashboard.lookups import Viewer
@@ -41,6 +38,9 @@ from backbeat.domain.deliveries import run_output
 from backbeat.domain.errors import AccessDenied, Conflict, InvalidInput, NotAuthenticated, NotFound
 from backbeat.domain.models import Run
 from backbeat.domain.plans import PlanLimitReached
+from backbeat.edge.context import backbeat
+from backbeat.edge.params import bool_param, uuid_param
+from backbeat.edge.requests import is_uuid
 from backbeat.services.keys import authenticate
 from backbeat.services.tasks import UPCOMING, TaskPatch, TaskView
 from backbeat.wiring import Backbeat

@@ -19,8 +19,6 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from backbeat.api import errors
-from backbeat.api.context import backbeat
 from backbeat.dashboard import present
 from backbeat.dashboard.lookups import Viewer, load_viewer
 from backbeat.dashboard.session import COOKIE, CSRF_FIELD, SessionData, Sessions
@@ -33,6 +31,8 @@ from backbeat.domain.errors import (
     NotFound,
 )
 from backbeat.domain.plans import PlanLimitReached
+from backbeat.edge import errors
+from backbeat.edge.context import backbeat
 
 log = logging.getLogger("backbeat.dashboard")
 

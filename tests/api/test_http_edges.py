@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from starlette.testclient import TestClient
 
-from backbeat.api.app import create_app
+from backbeat.asgi import create_app
 from backbeat.testing import FakeClock
 from backbeat.wiring import Backbeat
 from tests.api.helpers import assert_error, task_body

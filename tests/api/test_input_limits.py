@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from backbeat.api.requests import MAX_LENGTHS
 from backbeat.domain import cron
+from backbeat.edge.requests import MAX_LENGTHS
 from tests.api.helpers import assert_error, create_task, task_body
 from tests.conftest import Tenant
 

@@ -21,7 +21,7 @@ import pytest
 import yaml
 from starlette.testclient import TestClient
 
-from backbeat.api.app import create_app
+from backbeat.asgi import create_app
 from backbeat.testing import FakeClock
 from tests.conftest import make_backbeat
 from tests.databases import SqliteTemplate

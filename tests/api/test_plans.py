@@ -15,7 +15,7 @@ from uuid import UUID
 import pytest
 from starlette.testclient import TestClient
 
-from backbeat.api.app import create_app
+from backbeat.asgi import create_app
 from backbeat.domain.errors import NotFound
 from backbeat.domain.plans import Plan
 from backbeat.testing import FakeClock

@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from starlette.testclient import TestClient
 
-from backbeat.api.app import create_app
+from backbeat.asgi import create_app
 from backbeat.domain.ids import new_attempt_id, new_run_id
 from backbeat.domain.models import Run
 from backbeat.domain.runs import RunStatus, Trigger

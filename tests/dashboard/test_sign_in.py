@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 import pytest
 from starlette.testclient import TestClient
 
-from backbeat.api.app import create_app
+from backbeat.asgi import create_app
 from backbeat.dashboard.session import COOKIE
 from backbeat.testing import FakeClock
 from backbeat.wiring import Backbeat

@@ -23,8 +23,8 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.testclient import TestClient
 
-from backbeat.api.app import create_app
-from backbeat.api.errors import database_unavailable
+from backbeat.asgi import create_app
+from backbeat.edge.errors import database_unavailable
 from backbeat.services.keys import Caller
 from backbeat.services.tasks import TaskDraft
 from backbeat.testing import FakeClock

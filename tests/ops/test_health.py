@@ -16,8 +16,8 @@ import psycopg
 import pytest
 from starlette.testclient import TestClient
 
-from backbeat.api.app import create_app
 from backbeat.api.routes import ops
+from backbeat.asgi import create_app
 from backbeat.store.engine import make_engine
 from backbeat.store.migrate import head_revision, upgrade
 from backbeat.testing import FakeClock

@@ -33,7 +33,7 @@ from pydantic import SecretStr
 from starlette.testclient import TestClient
 
 from backbeat import logs
-from backbeat.api.app import create_app
+from backbeat.asgi import create_app
 from backbeat.config import Settings
 from backbeat.testing import FakeClock
 from backbeat.testing.fake_models import ErrorReply, FakeModelServer, Reply, ToolCallReply

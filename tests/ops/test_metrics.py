@@ -29,11 +29,11 @@ from backbeat import metrics
 from backbeat.agents.base import Usage
 from backbeat.agents.pricing import cost_in_cents
 from backbeat.agents.routing import Route
-from backbeat.api.app import create_app
-from backbeat.api.middleware import MetricsMiddleware
+from backbeat.asgi import create_app
 from backbeat.domain.failures import AttemptFailed, FailureKind
 from backbeat.domain.models import Run
 from backbeat.domain.runs import RunStatus
+from backbeat.edge.middleware import MetricsMiddleware
 from backbeat.services.keys import Caller
 from backbeat.testing import FakeClock
 from backbeat.testing.fake_provider import ScriptedProvider, reply, tool_call

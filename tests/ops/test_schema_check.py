@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from backbeat.cli import ensure_schema
+from backbeat.cli.common import ensure_schema
 from backbeat.config import ConfigurationError
 from backbeat.store.migrate import schema_state, upgrade
 from backbeat.testing import FakeClock

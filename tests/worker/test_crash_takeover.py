@@ -25,7 +25,7 @@ import pytest
 from pydantic import SecretStr
 from starlette.testclient import TestClient
 
-from backbeat.api.app import create_app
+from backbeat.asgi import create_app
 from backbeat.config import Settings
 from backbeat.domain.failures import RetryPolicy
 from backbeat.domain.models import Run

@@ -19,8 +19,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from backbeat import metrics
-from backbeat.api.context import backbeat
 from backbeat.domain.runs import CLAIMABLE_STATUSES, RunStatus
+from backbeat.edge.context import backbeat
 from backbeat.store.tables import runs
 from backbeat.wiring import Backbeat
 

@@ -20,9 +20,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from backbeat import doctor
-from backbeat.api.context import backbeat
-from backbeat.api.responses import JSON
 from backbeat.config import Settings
+from backbeat.edge.context import backbeat
+from backbeat.edge.responses import JSON
 
 log = logging.getLogger("backbeat.api")
 

@@ -11,13 +11,13 @@ from starlette.responses import Response
 from backbeat.api import docs
 from backbeat.api.auth import CallerDep, current_caller
 from backbeat.api.body import BodyDep
-from backbeat.api.context import backbeat
-from backbeat.api.params import limit_param, status_param, text_param, uuid_param
-from backbeat.api.requests import CancelRunRequest, TriggerRunRequest
-from backbeat.api.responses import JSON
-from backbeat.api.serialize import run_json
-from backbeat.api.validation import parse_query, validate
 from backbeat.domain.errors import NotFound
+from backbeat.edge.context import backbeat
+from backbeat.edge.params import limit_param, status_param, text_param, uuid_param
+from backbeat.edge.requests import CancelRunRequest, TriggerRunRequest
+from backbeat.edge.responses import JSON
+from backbeat.edge.serialize import run_json
+from backbeat.edge.validation import parse_query, validate
 
 router = APIRouter(dependencies=[Depends(current_caller)], tags=["runs"])
 

@@ -11,13 +11,13 @@ from starlette.responses import Response
 from backbeat.api import docs
 from backbeat.api.auth import CallerDep, current_caller
 from backbeat.api.body import BodyDep
-from backbeat.api.context import backbeat
-from backbeat.api.params import bool_param, uuid_param
-from backbeat.api.requests import CreateTaskRequest, DeleteTaskRequest, UpdateTaskRequest
-from backbeat.api.responses import JSON
-from backbeat.api.serialize import task_json
-from backbeat.api.validation import parse_query, validate
 from backbeat.domain.plans import PlanLimitReached
+from backbeat.edge.context import backbeat
+from backbeat.edge.params import bool_param, uuid_param
+from backbeat.edge.requests import CreateTaskRequest, DeleteTaskRequest, UpdateTaskRequest
+from backbeat.edge.responses import JSON
+from backbeat.edge.serialize import task_json
+from backbeat.edge.validation import parse_query, validate
 from backbeat.services.tasks import TaskView
 
 router = APIRouter(dependencies=[Depends(current_caller)], tags=["tasks"])

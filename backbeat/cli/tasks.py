@@ -5,7 +5,6 @@ called the API with one of the account's keys: the same services, the same tenan
 same validation (and so the same error messages), and `--json` prints the API's objects.
 No key is involved, so the caller's key id is the nil UUID (`OPERATOR_KEY_ID`).
 
-Imported by backbeat.cli, whose helpers it uses; importing this module first works too.
 """
 
 from __future__ import annotations
@@ -21,15 +20,15 @@ from uuid import UUID
 import typer
 from pydantic import BaseModel
 
-from backbeat.api.requests import CreateTaskRequest, UpdateTaskRequest
-from backbeat.api.serialize import run_json, task_json
-from backbeat.api.validation import validate
-from backbeat.cli import JsonFlag, app, emit, fail, parse_uuid, wired
+from backbeat.cli.common import JsonFlag, emit, fail, parse_uuid, wired
 from backbeat.domain.cron import ScheduleError
 from backbeat.domain.deliveries import run_output
 from backbeat.domain.errors import InvalidInput, NotFound
 from backbeat.domain.models import Run
 from backbeat.domain.runs import RunStatus
+from backbeat.edge.requests import CreateTaskRequest, UpdateTaskRequest
+from backbeat.edge.serialize import run_json, task_json
+from backbeat.edge.validation import validate
 from backbeat.services.keys import Caller
 from backbeat.services.tasks import TaskView
 from backbeat.wiring import Backbeat
@@ -451,7 +450,3 @@ def describe_output(output: dict[str, Any]) -> list[str]:
         lines.append("output")
         lines.extend(f"  {line}" for line in str(text).splitlines())
     return lines
-
-
-app.add_typer(tasks_app, name="tasks")
-app.add_typer(runs_app, name="runs")

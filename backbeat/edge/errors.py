@@ -18,7 +18,6 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from backbeat.api.responses import JSON
 from backbeat.domain.errors import (
     AccessDenied,
     BackbeatError,
@@ -30,6 +29,7 @@ from backbeat.domain.errors import (
     NotFound,
 )
 from backbeat.domain.plans import PlanLimitReached
+from backbeat.edge.responses import JSON
 
 log = logging.getLogger("backbeat.api")
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 from uuid import UUID
 
-from backbeat.api.requests import is_uuid
 from backbeat.domain.errors import InvalidInput
 from backbeat.domain.runs import RunStatus
+from backbeat.edge.requests import is_uuid
 
 
 def uuid_param(name: str, raw: str) -> UUID:

@@ -1,0 +1,114 @@
+"""The layers' rules, read off the source (ast), so that they hold by themselves:
+
+- no front door (API, dashboard, CLI, MCP) imports another: what they share (request and
+  response schemas, validation, error shapes) lives in `backbeat.edge`, and the one ASGI app
+  that mounts the API, the dashboard and MCP is assembled in `backbeat.asgi`;
+- the shared edge imports no front door;
+- the domain imports no framework and nothing of Backbeat outside the domain (but the
+  release's version number).
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import backbeat
+
+PACKAGE = Path(backbeat.__file__).parent
+DOORS = ("backbeat.api", "backbeat.dashboard", "backbeat.cli", "backbeat.mcp")
+FRAMEWORKS = {
+    "alembic",
+    "anthropic",
+    "fastapi",
+    "httpx",
+    "jinja2",
+    "mcp",
+    "openai",
+    "prometheus_client",
+    "psycopg",
+    "pydantic",
+    "pydantic_settings",
+    "sqlalchemy",
+    "starlette",
+    "typer",
+    "uvicorn",
+}
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def modules(prefix: str = "backbeat") -> Iterator[tuple[str, Path]]:
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if "migrations" in path.parts:
+            continue
+        name = module_name(path)
+        if name == prefix or name.startswith(prefix + "."):
+            yield name, path
+
+
+def imported(path: Path) -> set[str]:
+    """Every module the file imports, anywhere in it (inside functions too)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return found
+
+
+def within(name: str, package: str) -> bool:
+    return name == package or name.startswith(package + ".")
+
+
+def door_of(name: str) -> str | None:
+    return next((door for door in DOORS if within(name, door)), None)
+
+
+def test_the_rules_see_every_front_door() -> None:
+    for door in ("backbeat.api", "backbeat.dashboard", "backbeat.cli"):
+        assert list(modules(door)), door
+
+
+@pytest.mark.parametrize("door", DOORS)
+def test_no_front_door_imports_another(door: str) -> None:
+    crossings = sorted(
+        f"{name} imports {target}"
+        for name, path in modules(door)
+        for target in imported(path)
+        if (other := door_of(target)) is not None and other != door
+    )
+    assert crossings == []
+
+
+def test_the_shared_edge_imports_no_front_door() -> None:
+    crossings = sorted(
+        f"{name} imports {target}"
+        for name, path in modules("backbeat.edge")
+        for target in imported(path)
+        if door_of(target) is not None
+    )
+    assert crossings == []
+
+
+def test_the_domain_imports_no_framework_and_nothing_outside_it() -> None:
+    found = sorted(
+        f"{name} imports {target}"
+        for name, path in modules("backbeat.domain")
+        for target in imported(path)
+        if target.split(".")[0] in FRAMEWORKS
+        or (
+            within(target, "backbeat")
+            and not within(target, "backbeat.domain")
+            and target not in ("backbeat", "backbeat.__version__")  # the release's version
+        )
+    )
+    assert found == []
