@@ -114,11 +114,13 @@ class AttemptOutbox:
                 body,
             )
         except LeaseLost:
-            # Canceled, taken over or its task deleted: this attempt's outcome is discarded
-            # anyway, and it must not send anything more.
+            # Canceled, taken over or its task deleted: this attempt must not send anything
+            # more, and its outcome is discarded. If only its lease ran out (a renewal came
+            # late) and nobody took the run yet, the run is retried like a dead worker's.
             raise AttemptFailed(
-                FailureKind.INTERNAL,
-                "the attempt no longer holds its run (canceled or taken over); nothing was sent",
+                FailureKind.WORKER_CRASHED,
+                "the attempt no longer held its run's lease (canceled, taken over or expired); "
+                "nothing was sent",
                 name="LeaseLost",
             ) from None
         if delivery.status is not DeliveryStatus.PENDING:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from starlette.testclient import TestClient
 
+from backbeat.domain.deliveries import SendOutcome
+from backbeat.services.worker import Outcome
 from backbeat.testing import FakeClock
 from backbeat.wiring import Backbeat
 from tests.conftest import Tenant
@@ -16,6 +18,7 @@ from tests.dashboard.helpers import (
     signed_in,
     work_queue,
 )
+from tests.outbox import email_sent
 
 
 def queued_run(dashboard: Dashboard, tenant: Tenant) -> str:
@@ -169,3 +172,36 @@ def test_an_unknown_run_is_a_404_page(client: TestClient, alice: Tenant) -> None
     status = dashboard.raw_get("/dashboard/runs/run_nothing/status")
     assert status.status_code == 404
     assert status.json() == {"error": "There is no such run in the accounts you can see."}
+
+
+def test_the_run_page_shows_each_deliverys_state(
+    client: TestClient, backbeat: Backbeat, alice: Tenant, clock: FakeClock
+) -> None:
+    """Sent, handed over without confirmation, waiting for another try (with when), refused
+    by the mail server: each says so, with what the server answered."""
+    dashboard = signed_in(client, alice)
+    run_id = queued_run(dashboard, alice)
+    queue = work_queue(backbeat, clock)
+    clock.advance(seconds=5)
+    [claim] = queue.claim("worker-1", 1)
+    outcomes = {
+        "alice@example.com": SendOutcome.ACCEPTED,
+        "manager@example.com": SendOutcome.UNCONFIRMED,
+        "tour@example.com": SendOutcome.TEMPORARY,
+        "press@example.com": SendOutcome.REFUSED,
+    }
+    for address, outcome in outcomes.items():
+        email_sent(backbeat, clock, claim, address, "Pulse", outcome)
+    queue.finish(claim, Outcome(output={"text": "Done."}, failure=None, cost_in_cents=0.0))
+
+    page = dashboard.get(f"/dashboard/runs/{run_id}")
+
+    states = {
+        node.attrs["data-status"]: " ".join(node.text.split())
+        for node in page.all("li", data_testid="delivery")
+    }
+    assert set(states) == {"sent", "unconfirmed", "pending", "refused"}
+    assert states["sent"] == "Sent to alice@example.com: “Pulse”"
+    assert states["unconfirmed"].startswith("Handed over, unconfirmed (not resent), to manager@")
+    assert states["pending"].startswith("Waiting to send to tour@example.com: “Pulse” — next try")
+    assert states["refused"].startswith("Refused by the mail server for press@example.com")
