@@ -16,6 +16,7 @@ from backbeat.edge.middleware import (
     ErrorBoundaryMiddleware,
     MetricsMiddleware,
 )
+from backbeat.mcp import server as mcp
 from backbeat.wiring import Backbeat
 
 
@@ -25,6 +26,7 @@ def create_app(backbeat: Backbeat) -> FastAPI:
     errors.install(app)
     api.mount(app)
     app.include_router(dashboard.router)  # the pages at / and /dashboard (HTML, own headers)
+    mcp.install(app, backbeat)  # /mcp (Streamable HTTP); its sessions run in the app's lifespan
     # Added last is outermost: CORS wraps everything, so even a 413 or a 500 carries it.
     app.add_middleware(AllowMiddleware)  # inside the boundary: it only edits a 405's headers
     app.add_middleware(ErrorBoundaryMiddleware)
