@@ -11,6 +11,7 @@ lint: bootstrap
 	.venv/bin/ruff check backbeat tests benchmarks
 	.venv/bin/ruff format --check backbeat tests benchmarks
 	.venv/bin/mypy backbeat
+	.venv/bin/lint-imports
 
 test: lint
 	@scripts/ensure-chromium.sh

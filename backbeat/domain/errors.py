@@ -41,3 +41,8 @@ class NotFound(BackbeatError):
 
 class Conflict(BackbeatError):
     """The request cannot be carried out in the thing's current state."""
+
+
+class ConcurrentChange(Conflict):
+    """Another process changed the same thing first, and the database refused this change
+    (a unique key held): nothing was written; looking again later is the answer."""

@@ -16,12 +16,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
-
 from backbeat import metrics
 from backbeat.domain import attempts
 from backbeat.domain.clock import Clock
 from backbeat.domain.deliveries import emails_sent
+from backbeat.domain.errors import ConcurrentChange
 from backbeat.domain.failures import AttemptFailed, FailureKind, RetryPolicy
 from backbeat.domain.models import Attempt, Run
 from backbeat.domain.ports import UnitOfWork
@@ -104,7 +103,7 @@ class WorkQueue:
                     uow.work.add_attempt(attempt)
                     claims.append(Claim(started, attempt))
                 uow.commit()
-        except IntegrityError:
+        except ConcurrentChange:
             # Another worker started a run with the same concurrency key a moment earlier;
             # the unique index refused ours. Nothing was claimed; look again next time.
             return []

@@ -8,7 +8,9 @@ from typing import Any
 from uuid import UUID
 
 from sqlalchemy import Connection, and_, exists, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
 
+from backbeat.domain.errors import ConcurrentChange
 from backbeat.domain.models import Attempt, Run
 from backbeat.domain.runs import CLAIMABLE_STATUSES, AttemptStatus, RunStatus
 from backbeat.store.runs import attempt_from_row, run_from_row, run_values
@@ -87,7 +89,14 @@ class SqlWorkRepository:
     def save(self, run: Run) -> None:
         values = run_values(run)
         values.pop("id")
-        self._db.execute(update(runs).where(runs.c.id == run.id).values(**values))
+        try:
+            self._db.execute(update(runs).where(runs.c.id == run.id).values(**values))
+        except IntegrityError:
+            # The one-executing-run-per-key index: another worker started a run of the same
+            # key a moment earlier. The driver's error stops here.
+            raise ConcurrentChange(
+                f"another run with the key {run.concurrency_key} started first"
+            ) from None
 
     def add_attempt(self, attempt: Attempt) -> None:
         self._db.execute(insert(attempts).values(**_attempt_values(attempt)))
