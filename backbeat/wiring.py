@@ -17,9 +17,12 @@ from backbeat.domain.deliveries import RetryPlan
 from backbeat.domain.dispatch import RunDefaults
 from backbeat.domain.failures import RetryPolicy
 from backbeat.services.admin import AdminService
+from backbeat.services.keys import KeyService
+from backbeat.services.lookups import LookupService
 from backbeat.services.outbox import Outbox
 from backbeat.services.runs import RunService
 from backbeat.services.scheduler import Scheduler, SchedulerPolicy
+from backbeat.services.stats import StatsService
 from backbeat.services.tasks import TaskService
 from backbeat.store.engine import make_engine
 from backbeat.store.uow import SqlUnitOfWork
@@ -51,10 +54,17 @@ class Backbeat:
     runs: RunService
     admin: AdminService
     scheduler: Scheduler
+    lookups: LookupService
+    stats: StatsService
     # Set when a task's timing changes, so an in-process scheduler wakes before its nap ends.
     schedule_changed: threading.Event = field(default_factory=threading.Event)
     # Called when runs were queued, so an in-process worker looks before its next poll.
     runs_queued: Notifier = field(default_factory=Notifier)
+    # Checks presented keys with the secret of the settings held now (`serve` replaces them).
+    keys: KeyService = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.keys = KeyService(self.uow, self.clock, lambda: self.settings.secret)
 
     def uow(self, write: bool = False) -> SqlUnitOfWork:
         return SqlUnitOfWork(self.engine, write=write)
@@ -176,6 +186,8 @@ def build(
         runs=RunService(uow, clock, run_defaults(settings), on_queued=runs_queued),
         admin=AdminService(uow, clock, lambda: settings.secret),
         scheduler=Scheduler(uow, clock, scheduler_policy(settings)),
+        lookups=LookupService(uow, clock),
+        stats=StatsService(uow, clock),
         schedule_changed=schedule_changed,
         runs_queued=runs_queued,
     )

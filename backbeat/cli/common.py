@@ -11,11 +11,11 @@ from typing import Annotated, Any
 from uuid import UUID
 
 import typer
-from sqlalchemy.exc import OperationalError
 
-from backbeat import logs, metrics
 from backbeat.config import ConfigurationError, Settings
-from backbeat.domain.errors import BackbeatError
+from backbeat.domain.errors import BackbeatError, DatabaseUnavailable
+from backbeat.ops import logs, metrics
+from backbeat.ops.logs import redacted_url
 from backbeat.store import migrate as migrations
 from backbeat.wiring import Backbeat, build
 
@@ -81,10 +81,9 @@ def wired(
         raise fail(str(exc), 2) from None
     except BackbeatError as exc:
         raise fail(exc.message) from None
-    except OperationalError as exc:
-        url = redacted(backbeat.settings.database_url if backbeat else "the database")
-        reason = str(exc.orig or exc).strip().splitlines()[0]
-        raise fail(f"cannot use the database {url}: {reason}", 2) from None
+    except DatabaseUnavailable as exc:
+        url = redacted_url(backbeat.settings.database_url if backbeat else "the database")
+        raise fail(f"cannot use the database {url}: {exc.reason}", 2) from None
     finally:
         if backbeat is not None:
             backbeat.close()
@@ -96,16 +95,16 @@ def ensure_schema(backbeat: Backbeat) -> None:
     A schema newer than this code (a rolling upgrade migrated it) is fine: migrations only
     add, so this process runs on it, and says so.
     """
-    state = migrations.schema_state(backbeat.engine)
-    if state == "current":
+    schema = migrations.read_schema(backbeat.engine)
+    if schema.state == "current":
         return
-    if state == "ahead":
+    if schema.state == "ahead":
         logging.getLogger("backbeat").warning(
             "the database schema is newer than this Backbeat: running on it (rolling upgrade)",
             extra={
                 "event": "schema.newer",
-                "revision": migrations.current_revision(backbeat.engine),
-                "head": migrations.head_revision(backbeat.engine),
+                "revision": schema.revision,
+                "head": schema.head,
             },
         )
         return
@@ -133,12 +132,3 @@ def parse_uuid(kind: str) -> Callable[[str], UUID]:
 
 AccountOption = Annotated[UUID, typer.Option("--account", parser=parse_uuid("--account"))]
 OrgOption = Annotated[UUID, typer.Option("--org", parser=parse_uuid("--org"))]
-
-
-def redacted(url: str) -> str:
-    if "@" not in url or "://" not in url:
-        return url
-    scheme, rest = url.split("://", 1)
-    credentials, host = rest.rsplit("@", 1)
-    user = credentials.split(":", 1)[0]
-    return f"{scheme}://{user}:***@{host}" if ":" in credentials else url

@@ -13,9 +13,11 @@ from typing import Annotated
 
 import typer
 
-from backbeat import __version__, logs
-from backbeat.cli.common import JsonFlag, redacted, settings, wired
+from backbeat import __version__
+from backbeat.cli.common import JsonFlag, settings, wired
 from backbeat.config import Settings
+from backbeat.ops import logs
+from backbeat.ops.logs import redacted_url
 from backbeat.runtime import Background, provider_notice
 from backbeat.scheduler.loop import SchedulerLoop
 from backbeat.store import migrate as migrations
@@ -38,12 +40,18 @@ def migrate() -> None:
     config = settings()
     engine = make_engine(config.database_url, pool_size=config.db_pool_size)
     try:
-        before = migrations.current_revision(engine)
+        before = migrations.read_schema(engine)
+        if before.state == "ahead":  # a newer release migrated it: nothing here to apply
+            typer.echo(
+                f"database at revision {before.revision}, newer than this Backbeat's head "
+                f"{before.head}: nothing to migrate"
+            )
+            return
         migrations.upgrade(engine)
         after = migrations.current_revision(engine)
     finally:
         engine.dispose()
-    typer.echo(f"database at revision {after} (was {before or 'empty'})")
+    typer.echo(f"database at revision {after} (was {before.revision or 'empty'})")
 
 
 @app.command()
@@ -93,7 +101,7 @@ def serve(
                 create_app(backbeat),
                 host=config.host,
                 port=config.port,
-                log_config=None,  # uvicorn logs through backbeat.logs like everything else
+                log_config=None,  # uvicorn logs through backbeat.ops.logs like everything else
                 log_level=config.log_level.lower(),
             )
         finally:
@@ -108,7 +116,9 @@ def _exit_normally(signum: int, _frame: object) -> None:
 def worker_command() -> None:
     """Run a worker alone (scale-out on PostgreSQL: run as many as you like)."""
     with wired(service=True) as backbeat:
-        typer.echo(f"Backbeat {__version__} worker on {redacted(backbeat.settings.database_url)}")
+        typer.echo(
+            f"Backbeat {__version__} worker on {redacted_url(backbeat.settings.database_url)}"
+        )
         typer.echo(provider_notice(backbeat.settings))
         worker = build_worker(backbeat)
 
@@ -134,7 +144,7 @@ def scheduler_command() -> None:
         signal.signal(signal.SIGTERM, ask_to_stop)
         signal.signal(signal.SIGINT, ask_to_stop)
         typer.echo(
-            f"Backbeat {__version__} scheduler on {redacted(backbeat.settings.database_url)}"
+            f"Backbeat {__version__} scheduler on {redacted_url(backbeat.settings.database_url)}"
         )
         loop.run()
 
@@ -144,10 +154,8 @@ def announce(backbeat: Backbeat, config: Settings) -> None:
     where = f"http://{config.host}:{config.port}"
     typer.echo(f"Backbeat {__version__} listening on {where}")
     typer.echo(f"Dashboard: {where}/   API docs: {where}/docs   Metrics: {where}/metrics")
-    typer.echo(f"Database: {redacted(config.database_url)}")
-    with backbeat.uow() as uow:
-        has_keys = uow.connection.exec_driver_sql("SELECT 1 FROM api_keys LIMIT 1").first()
-    if has_keys is None:
+    typer.echo(f"Database: {redacted_url(config.database_url)}")
+    if not backbeat.admin.any_keys():
         typer.echo(
             "No API keys yet. In another terminal:\n"
             f"  {command} accounts create --email you@example.com      # prints ACCOUNT_ID\n"
@@ -174,7 +182,7 @@ def doctor(as_json: JsonFlag = False) -> None:
     """
     from pydantic import ValidationError
 
-    from backbeat import doctor as checkup
+    from backbeat.ops import doctor as checkup
 
     try:
         config = settings()

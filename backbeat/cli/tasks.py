@@ -77,9 +77,7 @@ def checked(model: type[ModelT], body: dict[str, Any]) -> ModelT:
 def acting_for(account: UUID) -> Iterator[tuple[Backbeat, Caller]]:
     """A wired Backbeat and the caller acting for `account`, which must exist."""
     with wired() as backbeat:
-        with backbeat.uow() as uow:
-            if uow.accounts.get(account) is None:
-                raise NotFound(f"no account {account}")
+        backbeat.admin.require_account(account)
         try:
             yield backbeat, Caller(account_id=account, key_id=OPERATOR_KEY_ID)
         except ScheduleError as exc:  # validation catches these first; this is a backstop

@@ -15,9 +15,8 @@ from fastapi import APIRouter, Depends
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from backbeat.dashboard import forms, lookups, present
+from backbeat.dashboard import forms, present
 from backbeat.dashboard.forms import TaskForm
-from backbeat.dashboard.lookups import Viewer
 from backbeat.dashboard.session import Sessions
 from backbeat.dashboard.web import (
     DashboardRoute,
@@ -41,7 +40,7 @@ from backbeat.domain.plans import PlanLimitReached
 from backbeat.edge.context import backbeat
 from backbeat.edge.params import bool_param, uuid_param
 from backbeat.edge.requests import is_uuid
-from backbeat.services.keys import authenticate
+from backbeat.services.lookups import Viewer
 from backbeat.services.tasks import UPCOMING, TaskPatch, TaskView
 from backbeat.wiring import Backbeat
 
@@ -124,18 +123,15 @@ def sign_in(request: Request, form: FormDep) -> Response:
     next_path = safe_next(form.get("next"))
     now = app.clock.now()
     try:
-        with app.uow() as uow:
-            caller = authenticate(uow, app.settings.secret, form.get("key", "").strip(), now)
+        caller = app.keys.check(form.get("key", "").strip(), at=now)
     except NotAuthenticated:
         log.info("dashboard sign-in refused", extra={"event": "dashboard.sign_in_refused"})
         error = "That API key was not accepted. Check it, or ask for a new one."
         return page(request, "sign_in.html", 401, next_path=next_path, error=error)
     started = sessions(request).signed_in(now, caller.key_id, caller.account_id)
     assert started.session_id is not None
-    with app.uow(write=True) as uow:
-        expires = now + timedelta(seconds=sessions(request).lifetime_seconds)
-        uow.keys.add_session(started.session_id, caller.key_id, now, expires)
-        uow.commit()
+    expires = now + timedelta(seconds=sessions(request).lifetime_seconds)
+    app.keys.start_session(started.session_id, caller.key_id, now, expires)
     replace_session(request, started)
     log.info(
         "dashboard sign-in",
@@ -153,9 +149,7 @@ def sign_out(request: Request, form: FormDep) -> Response:
     app = backbeat(request)
     ending = current_session(request)
     if ending is not None and ending.session_id is not None:
-        with app.uow(write=True) as uow:  # a copy of the cookie stops working too
-            uow.keys.end_session(ending.session_id, app.clock.now())
-            uow.commit()
+        app.keys.end_session(ending.session_id)  # a copy of the cookie stops working too
     replace_session(request, Sessions.anonymous(app.clock.now()))
     return redirect("/?done=signed-out")
 
@@ -173,8 +167,7 @@ def _account_page(
 ) -> Response:
     if not viewer.can_switch:
         raise PageNotFound("This API key's account belongs to no organization to switch within.")
-    with backbeat(request).uow() as uow:
-        choices = lookups.teammates(uow, viewer.caller)
+    choices = backbeat(request).lookups.teammates(viewer.caller)
     return page(
         request, "account.html", status, choices=choices, admin=viewer.is_admin, error=error
     )
@@ -189,8 +182,7 @@ def switch_account(request: Request, form: FormDep, viewer: ViewerDep) -> Respon
     assert data is not None
     app = backbeat(request)
     try:
-        with app.uow() as uow:
-            acting = lookups.find_account(uow, viewer.caller, wanted) if wanted else None
+        acting = app.lookups.find_account(viewer.caller, wanted) if wanted else None
     except AccessDenied as exc:
         return _account_page(request, viewer, exc.message, 403)
     if acting == viewer.caller.account_id:
@@ -217,8 +209,7 @@ def tasks_page(request: Request, viewer: ViewerDep) -> Response:
     # One listing, filtered here: the artist filter offers every artist of the account.
     views = app.tasks.list_tasks(viewer.caller, account_id=viewer.account_id)
     artist_ids = sorted({view.task.artist_account_id for view in views})
-    with app.uow() as uow:
-        names = lookups.artist_names(uow, artist_ids)
+    names = app.lookups.artist_names(artist_ids)
     shown = [
         view
         for view in views
@@ -333,8 +324,7 @@ def _task_page(
         latest = app.runs.list_runs(
             viewer.caller, limit=RUNS_PER_PAGE, account_id=view.task.account_id, task_id=task_id
         ).runs
-    with app.uow() as uow:
-        names = lookups.artist_names(uow, [view.task.artist_account_id])
+    names = app.lookups.artist_names([view.task.artist_account_id])
     action = f"/dashboard/tasks/{task_id}"
     return page(
         request,

@@ -20,7 +20,6 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from backbeat.dashboard import present
-from backbeat.dashboard.lookups import Viewer, load_viewer
 from backbeat.dashboard.session import COOKIE, CSRF_FIELD, SessionData, Sessions
 from backbeat.domain.errors import (
     AccessDenied,
@@ -33,6 +32,7 @@ from backbeat.domain.errors import (
 from backbeat.domain.plans import PlanLimitReached
 from backbeat.edge import errors
 from backbeat.edge.context import backbeat
+from backbeat.services.lookups import Viewer
 
 log = logging.getLogger("backbeat.dashboard")
 
@@ -212,9 +212,12 @@ def signed_in(request: Request) -> Viewer:
     if data is None or not data.signed_in:
         had_cookie = bool(request.cookies.get(COOKIE))
         raise SignInRequired(ended=had_cookie and (data is None or data.signed_in))
-    app = backbeat(request)
-    with app.uow() as uow:
-        viewer = load_viewer(uow, data, app.clock.now())
+    viewer = backbeat(request).lookups.viewer(
+        key_id=data.key_id,
+        account_id=data.account_id,
+        session_id=data.session_id,
+        acting_id=data.acting_id,
+    )
     if viewer is None:
         raise SignInRequired(ended=True)
     if data.acting_id is not None and viewer.acting_id != data.acting_id:

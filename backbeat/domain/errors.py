@@ -46,3 +46,20 @@ class Conflict(BackbeatError):
 class ConcurrentChange(Conflict):
     """Another process changed the same thing first, and the database refused this change
     (a unique key held): nothing was written; looking again later is the answer."""
+
+
+class DatabaseUnavailable(Exception):
+    """The database cannot be used right now: it is down or restarting, the session was cut,
+    a lock or statement timed out, or no pooled connection came free in time. The store
+    raises it in place of its driver's errors; trying again later is the answer.
+
+    Not a BackbeatError: it says nothing about the caller's request, and the doors that map
+    every BackbeatError to a refusal (a 4xx, a tool error, a CLI exit 1) must answer it as an
+    outage (503 with Retry-After, exit 2) instead. `reason` is the first line of the driver's
+    own message; `orig` the driver's exception (None when there was none, as for a pool
+    timeout), where the database checks read what went wrong."""
+
+    def __init__(self, reason: str, orig: BaseException | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.orig = orig

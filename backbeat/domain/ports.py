@@ -20,7 +20,7 @@ from uuid import UUID
 from backbeat.domain.deliveries import Delivery
 from backbeat.domain.models import Account, ApiKey, Artist, Attempt, Organization, Run, Task
 from backbeat.domain.plans import Entitlements
-from backbeat.domain.runs import RunStatus
+from backbeat.domain.runs import QueueDepth, RunStatus
 
 
 class AccountRepository(Protocol):
@@ -104,6 +104,9 @@ class KeyRepository(Protocol):
         ...
 
     def end_session(self, session_id: UUID, at: datetime) -> bool: ...
+    def any_issued(self) -> bool:
+        """Whether any key was ever issued (revoked and expired ones count)."""
+        ...
 
 
 class TaskRepository(Protocol):
@@ -223,6 +226,10 @@ class WorkRepository(Protocol):
     def previous_outputs(
         self, task_id: UUID, before: datetime, limit: int
     ) -> list[dict[str, Any]]: ...
+    def queue_depth(self, now: datetime) -> QueueDepth:
+        """Runs waiting (QUEUED or REATTEMPTING and available by `now`) and executing, from
+        the partial indexes, for the queue gauges."""
+        ...
 
 
 class DeliveryRepository(Protocol):

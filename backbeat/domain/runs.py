@@ -11,6 +11,8 @@ QUEUED ──claim──▶ EXECUTING ──ok──▶ COMPLETED
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 from backbeat.domain.errors import Conflict
@@ -68,6 +70,23 @@ FINAL_STATUSES = frozenset(
 
 # Statuses a worker may claim a run from.
 CLAIMABLE_STATUSES = frozenset({RunStatus.QUEUED, RunStatus.REATTEMPTING})
+
+
+@dataclass(frozen=True, slots=True)
+class QueueDepth:
+    """The queue at one instant: runs waiting for a worker (claimable and due), when the
+    longest-waiting of them became due, and runs executing."""
+
+    queued: int
+    oldest_due_at: datetime | None
+    executing: int
+
+    def oldest_wait_seconds(self, now: datetime) -> float:
+        """How long the longest-waiting due run has waited by `now` (0 when none is)."""
+        if self.oldest_due_at is None:
+            return 0.0
+        return max(0.0, (now - self.oldest_due_at).total_seconds())
+
 
 ALLOWED_TRANSITIONS: dict[RunStatus, frozenset[RunStatus]] = {
     RunStatus.QUEUED: frozenset({RunStatus.EXECUTING, RunStatus.CANCELED}),

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from backbeat.domain.errors import NotAuthenticated
-from backbeat.services.keys import Caller, authenticate
+from backbeat.services.keys import Caller
 from backbeat.wiring import Backbeat
 
 
@@ -28,5 +28,4 @@ def presented_key(headers: Mapping[str, str]) -> str:
 
 def check_key(backbeat: Backbeat, key: str) -> Caller:
     """The key's caller, or NotAuthenticated("Unauthorized") (unknown, revoked, expired)."""
-    with backbeat.uow() as uow:
-        return authenticate(uow, backbeat.settings.secret, key, backbeat.clock.now())
+    return backbeat.keys.check(key)

@@ -3,6 +3,11 @@
 A database that cannot be reached (down, restarting, a session cut, the pool exhausted) is an
 outage, not a bug: 503 with Retry-After, logged once as a warning (`api.db_unavailable`)
 without a traceback. Any other database error is a bug and stays a 500 with its traceback.
+
+The store raises the domain's DatabaseUnavailable for an outage (backbeat.store.engine). The
+SQLAlchemy checks remain as a backstop for what can still arrive untranslated: an engine
+handed to `build()` that `make_engine` did not make, and an error SQLAlchemy raises while
+handling another (its re-entrant path skips the `handle_error` hook).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from backbeat.domain.errors import (
     BackbeatError,
     BodyTooLarge,
     Conflict,
+    DatabaseUnavailable,
     InvalidInput,
     MalformedBody,
     NotAuthenticated,
@@ -66,7 +72,7 @@ def error_response(exc: BackbeatError) -> Response:
 def database_unavailable(exc: BaseException) -> bool:
     """The database could not be used at all, as opposed to refusing a statement: it is down
     or restarting, the session was cut, or no pooled connection came free in time."""
-    if isinstance(exc, OperationalError | PoolTimeout):
+    if isinstance(exc, DatabaseUnavailable | OperationalError | PoolTimeout):
         return True
     return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
@@ -113,6 +119,7 @@ def install(app: FastAPI) -> None:
         return unavailable_response(request, exc)
 
     app.add_exception_handler(BackbeatError, on_backbeat_error)
+    app.add_exception_handler(DatabaseUnavailable, on_database_error)
     app.add_exception_handler(DBAPIError, on_database_error)
     app.add_exception_handler(PoolTimeout, on_database_error)
     app.add_exception_handler(HTTPException, on_http_error)

@@ -13,7 +13,7 @@ import orjson
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from backbeat import metrics
+from backbeat.ops import metrics
 
 log = logging.getLogger("backbeat.api")
 

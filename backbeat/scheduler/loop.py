@@ -1,7 +1,7 @@
 """A thin loop: tick, sleep until the next fire (or a change, or a stop), repeat.
 
 Signals only ask it to stop; it finishes the tick in hand. A database outage is logged and
-retried with a short, capped, jittered backoff (at most MAX_BACKOFF_SECONDS), so that the
+retried with the domain's short, capped, jittered backoff (domain.backoff), so that the
 scheduler is working again within seconds of the database's return, and schedulers do not
 retry in lockstep; nothing is lost because nothing is held between ticks.
 """
@@ -9,27 +9,15 @@ retry in lockstep; nothing is lost because nothing is held between ticks.
 from __future__ import annotations
 
 import logging
-import random
 import threading
 from collections.abc import Callable
 
-from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
-
+from backbeat.domain import backoff
 from backbeat.domain.clock import Clock
+from backbeat.domain.errors import DatabaseUnavailable
 from backbeat.services.scheduler import Scheduler
 
 log = logging.getLogger("backbeat.scheduler")
-
-FIRST_BACKOFF_SECONDS = 0.25
-MAX_BACKOFF_SECONDS = 2.0
-
-
-def backoff_seconds(failures: int, draw: Callable[[], float] = random.random) -> float:
-    """How long to wait after `failures` failed ticks in a row: doubling from
-    FIRST_BACKOFF_SECONDS up to MAX_BACKOFF_SECONDS, then scaled by a random [0.5, 1)."""
-    ceiling = min(MAX_BACKOFF_SECONDS, FIRST_BACKOFF_SECONDS * 2.0 ** min(max(failures, 1) - 1, 16))
-    return ceiling * (0.5 + 0.5 * draw())
 
 
 class SchedulerLoop:
@@ -62,14 +50,14 @@ class SchedulerLoop:
             try:
                 delay = self.step()
                 failures = 0
-            except (OperationalError, DBAPIError, PoolTimeout) as exc:
+            except DatabaseUnavailable as exc:
                 failures += 1
-                delay = backoff_seconds(failures)
+                delay = backoff.delay(failures)
                 log.warning(
                     "database unavailable; retrying",
                     extra={
                         "event": "scheduler.db_error",
-                        "error": str(getattr(exc, "orig", None) or exc)[:200],
+                        "error": exc.reason[:200],
                         "retry_in": round(delay, 3),
                     },
                 )

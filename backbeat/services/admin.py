@@ -120,6 +120,17 @@ class AdminService:
         with self._uow() as uow:
             return uow.keys.list_for_account(account_id)
 
+    def any_keys(self) -> bool:
+        """Whether any API key was ever issued (`serve` says how to issue the first)."""
+        with self._uow() as uow:
+            return uow.keys.any_issued()
+
+    def require_account(self, account_id: UUID) -> None:
+        """NotFound unless the account exists (the CLI acting for it checks first)."""
+        with self._uow() as uow:
+            if uow.accounts.get(account_id) is None:
+                raise NotFound(f"no account {account_id}")
+
     def set_plan(
         self,
         account_id: UUID,

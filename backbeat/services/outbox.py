@@ -14,7 +14,6 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from backbeat import metrics
 from backbeat.domain import deliveries
 from backbeat.domain.clock import Clock
 from backbeat.domain.deliveries import (
@@ -29,6 +28,7 @@ from backbeat.domain.ids import new_delivery_id
 from backbeat.domain.models import Run
 from backbeat.domain.ports import UnitOfWork
 from backbeat.domain.runs import RunStatus
+from backbeat.ops import metrics
 
 log = logging.getLogger("backbeat.outbox")
 

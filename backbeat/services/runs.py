@@ -9,7 +9,6 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from uuid import UUID
 
-from backbeat import metrics
 from backbeat.domain import attempts
 from backbeat.domain.clock import Clock
 from backbeat.domain.dispatch import RunDefaults, new_run
@@ -17,6 +16,7 @@ from backbeat.domain.errors import AccessDenied, Conflict, InvalidInput, NotFoun
 from backbeat.domain.models import Run
 from backbeat.domain.ports import UnitOfWork
 from backbeat.domain.runs import RunStatus, Trigger
+from backbeat.ops import metrics
 from backbeat.services.access import resolve_account
 from backbeat.services.keys import Caller
 from backbeat.services.outbox import abandon_pending

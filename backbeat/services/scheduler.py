@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from uuid import UUID
 
-from backbeat import metrics
 from backbeat.domain.clock import Clock, iso_utc
 from backbeat.domain.cron import ScheduleError
 from backbeat.domain.dispatch import RunDefaults, new_run
@@ -24,6 +23,7 @@ from backbeat.domain.plans import blocked_at_run_time
 from backbeat.domain.ports import UnitOfWork
 from backbeat.domain.runs import Trigger
 from backbeat.domain.scheduling import FireDecision, decide
+from backbeat.ops import metrics
 
 log = logging.getLogger("backbeat.scheduler")
 

@@ -8,13 +8,13 @@ from datetime import datetime
 from enum import Enum
 from uuid import UUID, uuid4
 
-from backbeat import metrics
 from backbeat.domain.clock import Clock
 from backbeat.domain.cron import Schedule
 from backbeat.domain.errors import AccessDenied, NotFound
 from backbeat.domain.models import Run, Task
 from backbeat.domain.plans import PlanLimitReached, PlanRefusal, blocked_at_run_time, violation
 from backbeat.domain.ports import UnitOfWork
+from backbeat.ops import metrics
 from backbeat.services.access import Acting, check_artist, reach, resolve_account, resolve_acting
 from backbeat.services.keys import Caller
 from backbeat.services.runs import cancel_locked

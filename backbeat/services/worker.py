@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from backbeat import metrics
 from backbeat.domain import attempts
 from backbeat.domain.clock import Clock
 from backbeat.domain.deliveries import emails_sent
@@ -25,6 +24,7 @@ from backbeat.domain.failures import AttemptFailed, FailureKind, RetryPolicy
 from backbeat.domain.models import Attempt, Run
 from backbeat.domain.ports import UnitOfWork
 from backbeat.domain.runs import RunStatus
+from backbeat.ops import metrics
 
 log = logging.getLogger("backbeat.worker")
 

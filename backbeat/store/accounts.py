@@ -326,3 +326,6 @@ class SqlKeyRepository:
             .values(ended_at=at)
         )
         return result.rowcount == 1
+
+    def any_issued(self) -> bool:
+        return self._db.execute(select(api_keys.c.id).limit(1)).first() is not None

@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from backbeat.domain.errors import ConcurrentChange
 from backbeat.domain.models import Attempt, Run
-from backbeat.domain.runs import CLAIMABLE_STATUSES, AttemptStatus, RunStatus
+from backbeat.domain.runs import CLAIMABLE_STATUSES, AttemptStatus, QueueDepth, RunStatus
 from backbeat.store.runs import attempt_from_row, run_from_row, run_values
 from backbeat.store.tables import attempts, runs
 
@@ -136,8 +136,10 @@ class SqlWorkRepository:
 
     def expired(self, now: datetime, limit: int, *, keep: Sequence[str] = ()) -> list[Run]:
         conditions = [runs.c.status == _EXECUTING, runs.c.lease_expires_at < now]
-        if keep:
-            conditions.append(runs.c.lease_token.not_in(list(keep)))
+        if keep:  # (a run an older release claimed has no token: NOT IN alone would skip it)
+            conditions.append(
+                or_(runs.c.lease_token.is_(None), runs.c.lease_token.not_in(list(keep)))
+            )
         query = (
             select(runs)
             .where(*conditions)
@@ -173,6 +175,18 @@ class SqlWorkRepository:
             }
             for row in self._db.execute(query)
         ]
+
+    def queue_depth(self, now: datetime) -> QueueDepth:
+        """Two queries on partial indexes (ix_runs_claimable, ix_runs_leases)."""
+        queued, oldest = self._db.execute(
+            select(func.count(), func.min(runs.c.available_at)).where(
+                runs.c.status.in_(_CLAIMABLE), runs.c.available_at <= now
+            )
+        ).one()
+        executing = self._db.execute(
+            select(func.count()).where(runs.c.status == _EXECUTING)
+        ).scalar_one()
+        return QueueDepth(int(queued), oldest, int(executing))
 
 
 def _attempt_values(attempt: Attempt) -> dict[str, Any]:

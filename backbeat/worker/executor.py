@@ -10,7 +10,6 @@ import traceback
 from collections.abc import Sequence
 from typing import Any
 
-from backbeat import metrics
 from backbeat.agents.loop import Progress, run_agent
 from backbeat.agents.pricing import cost_in_cents
 from backbeat.agents.prompt import system_prompt
@@ -19,7 +18,8 @@ from backbeat.agents.tools.base import Tool, ToolContext, WebFetcher
 from backbeat.config import Settings
 from backbeat.domain.clock import Clock
 from backbeat.domain.failures import AttemptFailed, FailureKind
-from backbeat.logs import REDACT
+from backbeat.ops import metrics
+from backbeat.ops.logs import REDACT
 from backbeat.services.worker import Claim, Outcome, WorkQueue
 from backbeat.worker.db import in_thread
 from backbeat.worker.outbox import OutboxSender

@@ -14,33 +14,21 @@ import asyncio
 import contextlib
 import logging
 import os
-import random
 import secrets
 import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from sqlalchemy.exc import DBAPIError, OperationalError
-
+from backbeat.domain import backoff
+from backbeat.domain.errors import DatabaseUnavailable
 from backbeat.services.worker import Claim, Outcome, WorkQueue
 from backbeat.worker.executor import Executor
 from backbeat.worker.outbox import OutboxSender
 
 log = logging.getLogger("backbeat.worker")
 
-DATABASE_ERRORS = (OperationalError, DBAPIError)
-# Short and jittered: a database back after an outage finds every worker working again
-# within a couple of seconds, and the workers do not all knock at once.
-MAX_BACKOFF_SECONDS = 2.0
-FINISH_TRIES = 40  # about a minute of backoff: a lease's worth of database outage
-
-
-def backoff(failures: int, rng: random.Random | None = None) -> float:
-    """Seconds to wait after `failures` database errors in a row: 0.25, 0.5, 1, then 2,
-    each between half and all of it."""
-    ceiling = min(MAX_BACKOFF_SECONDS, 0.25 * (1 << min(failures - 1, 6)))
-    draw = rng.random() if rng is not None else random.random()  # noqa: S311 (jitter)
-    return ceiling * (0.5 + 0.5 * draw)
+# About a minute of backoff (domain.backoff): a lease's worth of database outage.
+FINISH_TRIES = 40
 
 
 def new_worker_id() -> str:
@@ -125,12 +113,12 @@ class Worker:
                     await self.step()
                     failures = 0
                     delay = self._poll
-                except DATABASE_ERRORS as exc:
+                except DatabaseUnavailable as exc:
                     failures += 1
-                    delay = backoff(failures)
+                    delay = backoff.delay(failures)
                     log.warning(
                         "database unavailable; retrying",
-                        extra={"event": "worker.db_error", "error": str(exc)[:200]},
+                        extra={"event": "worker.db_error", "error": exc.reason[:200]},
                     )
                 await self._nap(delay)
         finally:
@@ -181,16 +169,16 @@ class Worker:
         for attempt in range(1, FINISH_TRIES + 1):
             try:
                 return await asyncio.to_thread(self._queue.finish, claim, outcome) is not None
-            except DATABASE_ERRORS as exc:
+            except DatabaseUnavailable as exc:
                 log.warning(
                     "could not record the outcome; retrying",
                     extra={
                         "event": "run.record_retry",
                         "run_id": claim.run.id,
-                        "error": str(exc)[:200],
+                        "error": exc.reason[:200],
                     },
                 )
-                await asyncio.sleep(backoff(attempt))
+                await asyncio.sleep(backoff.delay(attempt))
         log.error(
             "gave up recording the outcome; the lease will expire and the run be retried",
             extra={"event": "run.record_failed", "run_id": claim.run.id},
@@ -206,10 +194,10 @@ class Worker:
                 continue
             try:
                 held = await asyncio.to_thread(self._queue.renew, tokens)
-            except DATABASE_ERRORS as exc:
+            except DatabaseUnavailable as exc:
                 log.warning(
                     "could not renew leases",
-                    extra={"event": "lease.renew_failed", "error": str(exc)[:200]},
+                    extra={"event": "lease.renew_failed", "error": exc.reason[:200]},
                 )
                 continue
             for token in set(tokens) - held:
@@ -250,7 +238,7 @@ class Worker:
         for _, claim in leftovers:
             try:
                 await asyncio.to_thread(self._queue.release, claim)
-            except DATABASE_ERRORS:
+            except DatabaseUnavailable:
                 log.warning(
                     "could not hand the run back; its lease will expire",
                     extra={"event": "run.release_failed", "run_id": claim.run.id},

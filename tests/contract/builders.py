@@ -8,18 +8,25 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
-from sqlalchemy import insert
+import pytest
+from sqlalchemy import Table, func, select
 
 from backbeat.domain.ids import new_attempt_id, new_run_id
 from backbeat.domain.models import Account, ApiKey, Artist, Attempt, Organization, Run, Task
 from backbeat.domain.runs import AttemptStatus, RunStatus, Trigger
-from backbeat.store.tables import attempts
 from backbeat.store.uow import SqlUnitOfWork
+from backbeat.testing.memory_store import MemoryUnitOfWork
 
 # A fixed instant with microseconds, so precision losses show up.
 T0 = datetime(2026, 1, 5, 12, 0, 0, 123456, tzinfo=UTC)
 
-UowFactory = Callable[..., SqlUnitOfWork]
+BACKENDS = ["sqlite", "postgresql", "memory"]
+# For a test that needs a real SQL database (it reads SQL, or checks what only a database
+# does): it runs on SQLite and PostgreSQL, not on the memory store.
+sql_only = pytest.mark.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
+
+ContractUow = SqlUnitOfWork | MemoryUnitOfWork
+UowFactory = Callable[..., ContractUow]
 
 
 @dataclass
@@ -126,8 +133,7 @@ def run(
     return Run(**values)
 
 
-def insert_attempt(uow: SqlUnitOfWork, run_id: str, number: int, **fields: Any) -> Attempt:
-    """No repository method adds attempts yet, so tests write the rows directly."""
+def insert_attempt(uow: ContractUow, run_id: str, number: int, **fields: Any) -> Attempt:
     values: dict[str, Any] = {
         "id": new_attempt_id(),
         "run_id": run_id,
@@ -138,9 +144,19 @@ def insert_attempt(uow: SqlUnitOfWork, run_id: str, number: int, **fields: Any) 
     }
     values.update(fields)
     attempt = Attempt(**values)
-    row = {column.name: getattr(attempt, column.name) for column in attempts.c}
-    uow.connection.execute(insert(attempts).values(**row))
+    uow.work.add_attempt(attempt)
     return attempt
+
+
+# The memory store's name for each table the tests count.
+_MEMORY_TABLES = {"runs": "runs", "dashboard_sessions": "sessions"}
+
+
+def count_rows(uow: ContractUow, table: Table) -> int:
+    """How many rows the table holds, as this transaction sees them."""
+    if isinstance(uow, MemoryUnitOfWork):
+        return len(getattr(uow.read(), _MEMORY_TABLES[table.name]))
+    return int(uow.connection.execute(select(func.count()).select_from(table)).scalar_one())
 
 
 def assert_utc(entity: Any) -> None:

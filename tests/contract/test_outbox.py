@@ -1,4 +1,4 @@
-"""The outbox's rules over both databases: who may send a delivery, when, and how a try
+"""The outbox's rules over every backend: who may send a delivery, when, and how a try
 ends (services.outbox over store.deliveries)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""What plans need from the store, on SQLite and PostgreSQL: an account's plan, the owner's
+"""What plans need from the store, on every backend: an account's plan, the owner's
 enabled-task count, each task's place among its owner's enabled tasks, and task titles."""
 
 from __future__ import annotations
@@ -8,7 +8,8 @@ from uuid import uuid4
 from sqlalchemy import text
 
 from backbeat.domain.plans import DEFAULTS, Entitlements, Plan, entitlements
-from tests.contract.builders import T0, UowFactory, World, account, artist, task
+from backbeat.store.uow import SqlUnitOfWork
+from tests.contract.builders import T0, UowFactory, World, account, artist, sql_only, task
 
 
 def test_no_account_has_a_plan_until_one_is_set(uow: UowFactory, world: World) -> None:
@@ -96,6 +97,7 @@ def test_titles_of_tasks(uow: UowFactory, world: World) -> None:
         assert u.tasks.titles([]) == {}
 
 
+@sql_only  # the database's ON DELETE CASCADE: Backbeat itself never deletes an account
 def test_a_plan_goes_with_its_account(uow: UowFactory) -> None:
     gone = account("gone@example.com")
     with uow(write=True) as u:
@@ -103,6 +105,7 @@ def test_a_plan_goes_with_its_account(uow: UowFactory) -> None:
         u.accounts.set_plan(gone.id, DEFAULTS[Plan.STARTER], T0)
         u.commit()
     with uow(write=True) as u:
+        assert isinstance(u, SqlUnitOfWork)
         u.connection.execute(  # accounts are never deleted by Backbeat; the database cascades
             text("DELETE FROM accounts WHERE id = :id"),
             {"id": gone.id.hex if u.connection.dialect.name == "sqlite" else gone.id},

@@ -1,5 +1,5 @@
 """Store contracts behind a shared organization's reach and server-side dashboard sessions,
-on SQLite and PostgreSQL."""
+on every backend."""
 
 from __future__ import annotations
 
@@ -8,11 +8,19 @@ from datetime import timedelta
 from uuid import UUID, uuid4
 
 import pytest
-from sqlalchemy import func, select
 
 from backbeat.domain.models import Account, Artist, Organization
 from backbeat.store.tables import dashboard_sessions
-from tests.contract.builders import T0, UowFactory, account, api_key, artist, organization, task
+from tests.contract.builders import (
+    T0,
+    UowFactory,
+    account,
+    api_key,
+    artist,
+    count_rows,
+    organization,
+    task,
+)
 
 
 @dataclass
@@ -190,6 +198,5 @@ def test_starting_a_session_removes_expired_ones(uow: UowFactory, labels: Labels
         u.keys.add_session(current, key_id, T0 + timedelta(hours=2), T0 + timedelta(hours=3))
         u.commit()
     with uow() as u:
-        rows = u.connection.execute(select(func.count()).select_from(dashboard_sessions))
-        assert rows.scalar_one() == 1
+        assert count_rows(u, dashboard_sessions) == 1
         assert u.keys.session_active(current, key_id, T0 + timedelta(hours=2)) is True

@@ -1,4 +1,4 @@
-"""ScheduleRepository contracts (the scheduler's cursors), on SQLite and PostgreSQL."""
+"""ScheduleRepository contracts (the scheduler's cursors), on every backend."""
 
 from __future__ import annotations
 
@@ -7,9 +7,8 @@ from datetime import UTC, timedelta
 from uuid import uuid4
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine
-
 from backbeat.domain.models import Task
+from backbeat.store.uow import SqlUnitOfWork
 from tests.contract.builders import T0, UowFactory, World, at, task
 
 LIMA = ZoneInfo("America/Lima")
@@ -41,15 +40,16 @@ def test_claim_due_answers_active_due_tasks_earliest_first(uow: UowFactory, worl
 
 
 def test_claim_due_skips_tasks_another_transaction_holds(
-    engine: Engine, uow: UowFactory, world: World
+    backend: str, uow: UowFactory, world: World
 ) -> None:
     tasks = [task(world.account.id, world.artist.id, next_fire_at=at(-n)) for n in (3, 2, 1)]
     add_tasks(uow, *tasks)
 
     with uow(write=True) as holder:
         assert holder.schedules.claim_due(T0, 2) == tasks[:2]
-        if engine.dialect.name == "postgresql":  # SQLite serializes writers instead
+        if backend == "postgresql":  # SQLite and the memory store serialize writers instead
             with uow(write=True) as other:
+                assert isinstance(other, SqlUnitOfWork)
                 other.connection.exec_driver_sql("SET LOCAL lock_timeout = '1s'")
                 assert other.schedules.claim_due(T0, 10) == tasks[2:]  # no waiting
 

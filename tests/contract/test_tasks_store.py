@@ -1,4 +1,4 @@
-"""TaskRepository contracts, on SQLite and PostgreSQL."""
+"""TaskRepository contracts, on every backend."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from uuid import uuid4
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import Engine
-from sqlalchemy.exc import OperationalError
 
+from backbeat.domain.errors import DatabaseUnavailable
 from backbeat.domain.models import Task
+from backbeat.store.uow import SqlUnitOfWork
 from tests.contract.builders import T0, UowFactory, World, account, artist, assert_utc, run, task
 
 TOKYO = ZoneInfo("Asia/Tokyo")
@@ -77,7 +77,7 @@ def test_get_unknown_task(uow: UowFactory) -> None:
 
 
 def test_get_for_update_locks_the_row_until_the_transaction_ends(
-    engine: Engine, uow: UowFactory, world: World
+    backend: str, uow: UowFactory, world: World
 ) -> None:
     item = task(world.account.id, world.artist.id)
     with uow(write=True) as u:
@@ -86,11 +86,12 @@ def test_get_for_update_locks_the_row_until_the_transaction_ends(
 
     with uow(write=True) as holder:
         assert holder.tasks.get(item.id, for_update=True) == item
-        if engine.dialect.name == "postgresql":  # SQLite serializes writers instead
+        if backend == "postgresql":  # SQLite and the memory store serialize writers instead
             with uow() as other:
+                assert isinstance(other, SqlUnitOfWork)
                 other.connection.exec_driver_sql("SET LOCAL lock_timeout = '50ms'")
                 assert other.tasks.get(item.id) == item  # plain reads don't wait
-                with pytest.raises(OperationalError, match="lock"):
+                with pytest.raises(DatabaseUnavailable, match="lock"):
                     other.tasks.get(item.id, for_update=True)
 
     with uow(write=True) as u:  # released when the holder's transaction ended

@@ -1,4 +1,4 @@
-"""The unit of work's transaction, and the UTCDateTime column type, on SQLite and PostgreSQL."""
+"""The unit of work's transaction, and the UTCDateTime column type, on every backend."""
 
 from __future__ import annotations
 
@@ -6,14 +6,15 @@ from datetime import datetime
 
 import pytest
 from sqlalchemy import Engine
-from sqlalchemy.exc import IntegrityError, StatementError
+from sqlalchemy.exc import StatementError
 
 from backbeat.domain.models import Account
 from backbeat.domain.ports import UnitOfWork
 from backbeat.store.uow import SqlUnitOfWork
-from tests.contract.builders import UowFactory, World, account, run, task
+from tests.contract.builders import UowFactory, World, account, run, sql_only, task
 
 
+@sql_only  # the SQL store's class (memory_store.py checks its own the same way)
 def test_the_sql_unit_of_work_is_a_unit_of_work(engine: Engine) -> None:
     uow: UnitOfWork = SqlUnitOfWork(engine)  # checked by mypy
     with uow as entered:
@@ -83,7 +84,9 @@ def test_work_after_a_commit_needs_its_own_commit(uow: UowFactory) -> None:
         assert u.accounts.get(second.id) is None
 
 
-def test_a_failed_statement_does_not_commit_the_rest(uow: UowFactory) -> None:
+def test_a_failed_statement_does_not_commit_the_rest(
+    uow: UowFactory, refused: type[Exception]
+) -> None:
     ada = account("ada@example.com")
 
     def add_both() -> None:
@@ -92,12 +95,13 @@ def test_a_failed_statement_does_not_commit_the_rest(uow: UowFactory) -> None:
             u.accounts.add(account("ada@example.com"))  # duplicate email
             u.commit()
 
-    with pytest.raises(IntegrityError):
+    with pytest.raises(refused):
         add_both()
     with uow() as u:
         assert u.accounts.get(ada.id) is None
 
 
+@sql_only  # the column type's refusal, wrapped by SQLAlchemy (the memory store's: below)
 def test_naive_datetimes_are_refused(uow: UowFactory, world: World) -> None:
     naive = datetime(2026, 1, 5, 12, 0)  # naive on purpose
     with uow(write=True) as u:
@@ -109,4 +113,16 @@ def test_naive_datetimes_are_refused(uow: UowFactory, world: World) -> None:
         with pytest.raises(StatementError, match="naive datetime"):
             u.runs.list_for_account(world.account.id, limit=1, before=(naive, "run_x"))
         with pytest.raises(StatementError, match="naive datetime"):
+            u.keys.revoke(world.account.id, naive)
+
+
+@pytest.mark.parametrize("backend", ["memory"], indirect=True)
+def test_the_memory_store_refuses_naive_datetimes_too(uow: UowFactory, world: World) -> None:
+    naive = datetime(2026, 1, 5, 12, 0)  # naive on purpose
+    with uow(write=True) as u, pytest.raises(ValueError, match="naive datetime"):
+        u.accounts.add(Account(id=world.account.id, email=None, name=None, created_at=naive))
+    with uow() as u:
+        with pytest.raises(ValueError, match="naive datetime"):
+            u.runs.list_for_account(world.account.id, limit=1, before=(naive, "run_x"))
+        with pytest.raises(ValueError, match="naive datetime"):
             u.keys.revoke(world.account.id, naive)

@@ -21,9 +21,9 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from backbeat import doctor as checkup
 from backbeat.cli import app
 from backbeat.config import Settings
+from backbeat.ops import doctor as checkup
 from backbeat.store.engine import make_engine
 from backbeat.store.migrate import upgrade
 from backbeat.testing.fake_models import ErrorReply, FakeModelServer

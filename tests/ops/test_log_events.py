@@ -32,9 +32,9 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from pydantic import SecretStr
 from starlette.testclient import TestClient
 
-from backbeat import logs
 from backbeat.asgi import create_app
 from backbeat.config import Settings
+from backbeat.ops import logs
 from backbeat.testing import FakeClock
 from backbeat.testing.fake_models import ErrorReply, FakeModelServer, Reply, ToolCallReply
 from backbeat.wiring import build, build_worker

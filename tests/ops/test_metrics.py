@@ -25,7 +25,6 @@ from starlette.routing import Route as StarletteRoute
 from starlette.testclient import TestClient
 from starlette.types import Receive, Scope, Send
 
-from backbeat import metrics
 from backbeat.agents.base import Usage
 from backbeat.agents.pricing import cost_in_cents
 from backbeat.agents.routing import Route
@@ -34,6 +33,7 @@ from backbeat.domain.failures import AttemptFailed, FailureKind
 from backbeat.domain.models import Run
 from backbeat.domain.runs import RunStatus
 from backbeat.edge.middleware import MetricsMiddleware
+from backbeat.ops import metrics
 from backbeat.services.keys import Caller
 from backbeat.testing import FakeClock
 from backbeat.testing.fake_provider import ScriptedProvider, reply, tool_call
@@ -357,7 +357,7 @@ def test_a_route_with_parameters_or_a_mount_is_labelled_by_its_template() -> Non
 
 RECORDER = """
 import sys
-from backbeat import metrics
+from backbeat.ops import metrics
 from backbeat.config import Settings
 from backbeat.domain.runs import RunStatus, Trigger
 

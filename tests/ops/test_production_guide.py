@@ -28,7 +28,7 @@ UNITS = ROOT / "deploy" / "systemd"
 ENV_EXAMPLE = UNITS / "backbeat.env.example"
 
 METRIC_SOURCES = [
-    ROOT / "backbeat" / "metrics.py",
+    ROOT / "backbeat" / "ops" / "metrics.py",
     ROOT / "backbeat" / "api" / "routes" / "metrics.py",
 ]
 EXTERNAL_METRICS = {"up", "probe_success"}  # Prometheus's own, and the blackbox exporter's

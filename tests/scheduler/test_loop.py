@@ -5,8 +5,7 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy.exc import OperationalError
-
+from backbeat.domain.errors import DatabaseUnavailable
 from backbeat.scheduler.loop import SchedulerLoop
 from backbeat.services.keys import Caller
 from backbeat.services.scheduler import Scheduler, SchedulerPolicy, TickReport
@@ -63,7 +62,7 @@ def test_a_database_outage_is_retried_not_fatal(backbeat: Backbeat, clock: FakeC
             nonlocal calls
             calls += 1
             if calls == 1:
-                raise OperationalError("SELECT 1", {}, Exception("connection refused"))
+                raise DatabaseUnavailable("connection refused")
             return TickReport()
 
         def next_wake(self, report: TickReport, now: datetime) -> datetime:

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from backbeat import metrics
 from backbeat.domain.plans import Plan
+from backbeat.ops import metrics
 from backbeat.testing import FakeClock
 from backbeat.wiring import Backbeat
 from tests.conftest import Tenant

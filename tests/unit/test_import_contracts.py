@@ -5,14 +5,18 @@
   that mounts the API, the dashboard and MCP is assembled in `backbeat.asgi`;
 - the shared edge imports no front door;
 - the domain imports no framework and nothing of Backbeat outside the domain (but the
-  release's version number).
+  release's version number);
+- the doors and the edge call services: they import neither the store nor SQLAlchemy, and
+  open no unit of work.
 """
 
 from __future__ import annotations
 
 import ast
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -110,5 +114,47 @@ def test_the_domain_imports_no_framework_and_nothing_outside_it() -> None:
             and not within(target, "backbeat.domain")
             and target not in ("backbeat", "backbeat.__version__")  # the release's version
         )
+    )
+    assert found == []
+
+
+EDGE_CONTRACT = "Front doors and the shared edge call services, never the store or SQLAlchemy"
+
+
+def contract(name: str) -> dict[str, Any]:
+    config = tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text())
+    found = [c for c in config["tool"]["importlinter"]["contracts"] if c["name"] == name]
+    assert len(found) == 1, name
+    return dict(found[0])
+
+
+def test_no_door_imports_the_store_or_sqlalchemy() -> None:
+    """The same contract import-linter checks, with the same exceptions (its ignore_imports)."""
+    rules = contract(EDGE_CONTRACT)
+    allowed = [tuple(rule.split(" -> ")) for rule in rules["ignore_imports"]]
+    found = sorted(
+        f"{name} imports {target}"
+        for source in rules["source_modules"]
+        for name, path in modules(source)
+        for target in imported(path)
+        if any(within(target, forbidden) for forbidden in rules["forbidden_modules"])
+        # `from backbeat.store import migrate` names the package and the module
+        and not any(
+            name == importer and (within(target, ok) or within(ok, target))
+            for importer, ok in allowed
+        )
+    )
+    assert found == []
+
+
+@pytest.mark.parametrize("door", [*DOORS, "backbeat.edge"])
+def test_no_door_opens_a_unit_of_work(door: str) -> None:
+    """What import-linter cannot see: a door reaching the store through the container
+    (`backbeat.uow()`) or a unit of work's connection."""
+    found = sorted(
+        f"{name}:{node.lineno} uses .{node.attr}"
+        for name, path in modules(door)
+        for node in ast.walk(ast.parse(path.read_text(), str(path)))
+        if isinstance(node, ast.Attribute) and node.attr in ("uow", "connection")
     )
     assert found == []

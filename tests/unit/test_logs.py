@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from backbeat import logs
+from backbeat.ops import logs
 
 KEY = "bbk_" + "A1b2C3d4" * 5 + "xyz"
 PROVIDER_KEY = "sk-ant-api03-" + "Z" * 40

@@ -11,10 +11,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from backbeat import metrics
 from backbeat.agents.base import ToolSpec
 from backbeat.agents.tools.base import DeliveryReport, Tool, ToolContext, ToolError
 from backbeat.domain.deliveries import DeliveryStatus
+from backbeat.ops import metrics
 
 MAX_PAGE_CHARS = 20_000  # of a fetched page's text, per call
 MAX_PROFILE_CHARS = 20_000

@@ -19,10 +19,11 @@ from sqlalchemy import Engine
 from starlette.requests import Request
 from starlette.responses import Response
 
-from backbeat import doctor
 from backbeat.config import Settings
 from backbeat.edge.context import backbeat
 from backbeat.edge.responses import JSON
+from backbeat.ops import database
+from backbeat.ops.database import Checks
 
 log = logging.getLogger("backbeat.api")
 
@@ -33,7 +34,6 @@ READY_DEADLINE = 3.0  # seconds: /readyz answers within this, whatever the datab
 NO_STORE = {"cache-control": "no-store"}
 EXTENSION = {"x-backbeat-extension": True}  # not in the Recoup contract
 
-Checks = dict[str, str]
 Outcome = tuple[Checks, str]  # the checks, and the driver's words for the log
 
 
@@ -46,7 +46,7 @@ class Readiness:
         self._engine = (
             engine
             if settings.is_sqlite
-            else doctor.probe_engine(settings.database_url, READY_TIMEOUT)
+            else database.probe_engine(settings.database_url, READY_TIMEOUT)
         )
         self._lock = threading.Lock()
         self._running: Future[Outcome] | None = None
@@ -86,18 +86,7 @@ class Readiness:
         return future
 
     def _checks(self) -> Outcome:
-        try:
-            with self._engine.connect() as connection:
-                doctor.limit_statements(connection, READY_TIMEOUT)
-                connection.exec_driver_sql("SELECT 1")
-                current = doctor.current_revision(connection)
-        except Exception as exc:
-            checks = {"database": doctor.database_problem(exc), "migrations": "not checked"}
-            return checks, doctor.driver_message(exc)
-        if doctor.newer_schema(current):
-            # A rolling upgrade: a newer release migrated the database; this one runs on it.
-            return {"database": "ok", "migrations": f"ok (newer schema {current})"}, ""
-        return {"database": "ok", "migrations": doctor.migration_problem(current) or "ok"}, ""
+        return database.readiness(self._engine, READY_TIMEOUT)
 
     def _note(self, ready: bool, checks: Checks, detail: str) -> None:
         """Log when readiness changes (not on every poll); the details go to the log only."""

@@ -4,6 +4,9 @@ Every record carries a stable `event` name (`run.claimed`, `fire.dispatched`, â€
 ids it concerns. Secrets never reach the output: API keys, bearer tokens and provider keys
 are recognised by shape, and the configured secrets (server secret, provider keys, SMTP
 password) by value, in the message, the extra fields and the exception text alike.
+
+`redacted_url` is how any URL is shown (the CLI's banners, `backbeat doctor`): without its
+password.
 """
 
 from __future__ import annotations
@@ -16,6 +19,9 @@ import traceback
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
+
+from sqlalchemy import make_url
 
 LogFormat = Literal["auto", "json", "text"]
 
@@ -69,6 +75,23 @@ def _masked(match: re.Match[str]) -> str:
 
 
 REDACT = Redactor()
+
+
+def redacted_url(url: str) -> str:
+    """A database or provider URL with any password replaced by ***."""
+    if "://" not in url:
+        return url
+    try:
+        if url.startswith(("sqlite", "postgres")):
+            return make_url(url).render_as_string(hide_password=True)
+        parts = urlsplit(url)
+    except Exception:  # an unparseable URL: show its scheme only
+        return url.split("://", 1)[0] + "://â€¦"
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:{MASK}@{netloc}"))
 
 
 def _fields(record: logging.LogRecord) -> dict[str, Any]:

@@ -7,21 +7,9 @@ a provider, a priced model or "other", a route template), never an id, a prompt 
 address, so the number of series stays bounded whatever the traffic.
 
 One process (the default). Each process counts in memory; `backbeat serve`, which runs the
-API, a scheduler and a worker in one process, shows everything at its /metrics.
-
-Several processes (`backbeat serve --no-scheduler --no-worker` beside `backbeat scheduler`
-and `backbeat worker` processes). Set the same BACKBEAT_METRICS_DIR, a directory on local
-disk (tmpfs is ideal), for every Backbeat process on a host, and scrape /metrics on the API
-process of each host: it adds up what every process on the host counted, through
-prometheus_client's multiprocess mode (each process writes its numbers to its own files in
-the directory, named by its pid). Processes in different pid namespaces (containers) must
-not share a directory; give each container its own, with an API process in it, or run the
-host's Backbeat processes in one container. At start-up each process folds the files of
-processes that have exited into one archive per metric type and removes them (under a lock
-that scrapes respect), so the directory does not grow with restarts and counters never go
-backwards while it lasts; on a clean exit a process marks itself dead
-(`multiprocess.mark_process_dead`). Wiping the directory while nothing runs (a reboot of a
-tmpfs) starts every counter from zero, which Prometheus handles as a counter reset.
+API, a scheduler and a worker in one process, shows everything at its /metrics. Several
+processes on a host share their counts through files in BACKBEAT_METRICS_DIR: see
+`backbeat.ops.metrics_files`.
 
 The queue gauges (`backbeat_runs_queued`, `backbeat_runs_oldest_queued_age_seconds`,
 `backbeat_runs_executing`) are not counted by anyone: the API process reads them from the
@@ -36,30 +24,18 @@ time. Tests call `configure(None)` for a fresh, empty set of metrics.
 from __future__ import annotations
 
 import atexit
-import contextlib
-import glob
-import logging
 import os
 import threading
-from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from prometheus_client import (
-    CollectorRegistry,
-    Counter,
-    Histogram,
-    disable_created_metrics,
-    multiprocess,
-    values,
-)
+from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics, values
 from prometheus_client.metrics_core import Metric
-from prometheus_client.mmap_dict import MmapedDict, mmap_key
 from prometheus_client.registry import Collector
 
-from backbeat.config import ConfigurationError
 from backbeat.domain.failures import FailureKind
 from backbeat.domain.runs import RunStatus, Trigger
+from backbeat.ops import metrics_files
 
 # Fire lag: from a millisecond (on time) to an hour (the default grace window).
 FIRE_LAG_BUCKETS = (
@@ -71,8 +47,6 @@ TICK_BUCKETS = (
 )  # fmt: skip
 HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
-log = logging.getLogger("backbeat.metrics")
-
 OTHER = "other"  # the label value for anything outside a bounded set
 HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 FINISHED_STATUSES = (
@@ -82,8 +56,6 @@ FINISHED_STATUSES = (
     RunStatus.SYSTEM_FAILURE,
     RunStatus.CANCELED,
 )
-ARCHIVE = "archive"  # the pid part of the files that hold exited processes' counts
-_LOCK_FILE = ".lock"
 
 # Multiprocess files cannot hold `_created` series; leave them out in both modes alike.
 disable_created_metrics()  # type: ignore[no-untyped-call]
@@ -269,7 +241,7 @@ class Metrics:
         """What /metrics shows of the counted metrics: this process's, or the host's."""
         if self.directory is None:
             return [self.registry]
-        return [_DirectoryCollector(self.directory)]
+        return [metrics_files.DirectoryCollector(self.directory)]
 
 
 def model_label(model: str, price_known: bool, defaults: Iterable[str] = ()) -> str:
@@ -310,35 +282,19 @@ def current() -> Metrics:
 
 
 def configure(directory: Path | None) -> Metrics:
-    """Start counting afresh: in `directory` (multiprocess mode: see the module's notes), or
-    in this process's memory when None. Call at process start, before anything records."""
+    """Start counting afresh: in `directory` (multiprocess mode: see
+    `backbeat.ops.metrics_files`), or in this process's memory when None. Call at process
+    start, before anything records."""
     global _current
     with _lock:
-        _leave_multiprocess()
+        if _current is not None and _current.directory is not None:
+            metrics_files.leave(_current.directory)
         _current = None
         values.ValueClass = values.MutexValue
         if directory is None:
             _current = Metrics()
             return _current
-        directory = directory.resolve()
-        try:
-            directory.mkdir(parents=True, exist_ok=True)
-            (directory / _LOCK_FILE).touch()
-        except OSError as exc:
-            raise ConfigurationError(
-                f"BACKBEAT_METRICS_DIR {directory} cannot be used: {exc.strerror or exc}"
-            ) from None
-        # prometheus_client names its files from the environment variable, and picks the
-        # file-backed values only for metrics created after this.
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
-        try:
-            fold_exited(directory)
-        except Exception as exc:  # a damaged file must not keep the process from starting
-            log.warning(
-                "metrics: could not fold exited processes' files",
-                extra={"event": "metrics.fold_failed", "error": repr(exc)[:200]},
-            )
-        values.ValueClass = values.MultiProcessValue()  # type: ignore[no-untyped-call]
+        directory = metrics_files.enter(directory)
         pid = os.getpid()
         if pid not in _exit_hooked:
             _exit_hooked.add(pid)
@@ -347,106 +303,7 @@ def configure(directory: Path | None) -> Metrics:
         return _current
 
 
-def _leave_multiprocess() -> None:
-    """Close the files of the file-backed values in use (a second configure, in tests)."""
-    if _current is None or _current.directory is None:
-        return
-    values.close_all_multiprocess_files()  # type: ignore[no-untyped-call]
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR") == str(_current.directory):
-        del os.environ["PROMETHEUS_MULTIPROC_DIR"]
-
-
 def _mark_dead(pid: int) -> None:
     metrics = _current
     if metrics is not None and metrics.directory is not None:
-        multiprocess.mark_process_dead(pid, str(metrics.directory))  # type: ignore[no-untyped-call]
-
-
-# The multiprocess directory.
-
-
-@contextlib.contextmanager
-def _locked(directory: Path, exclusive: bool) -> Iterator[None]:
-    """Scrapes read under a shared lock; folding exited processes' files takes it alone."""
-    import fcntl  # POSIX only, like the pid-named files themselves
-
-    with open(directory / _LOCK_FILE, "a+b") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-
-
-class _DirectoryCollector:
-    """Every process's files in the directory, added up (prometheus_client's collector)."""
-
-    def __init__(self, directory: Path) -> None:
-        self._directory = directory
-
-    def collect(self) -> Iterable[Metric]:
-        collector = multiprocess.MultiProcessCollector(None, str(self._directory))  # type: ignore[no-untyped-call]
-        with _locked(self._directory, exclusive=False):
-            return list(collector.collect())  # type: ignore[no-untyped-call]
-
-
-def _alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process: alive
-        return True
-    return True
-
-
-def fold_exited(directory: Path) -> int:
-    """Fold the files of processes that have exited (and this pid's, left by an earlier
-    process: this one has written nothing yet) into one archive file per metric type, then
-    remove them. Counters keep their totals; gauges of exited processes go. Answers how many
-    files were removed."""
-    me = os.getpid()
-    removed = 0
-    with _locked(directory, exclusive=True):
-        exited: dict[str, list[str]] = defaultdict(list)
-        archives: dict[str, str] = {}
-        for path in glob.glob(str(directory / "*.db")):
-            kind, _, owner = Path(path).stem.rpartition("_")
-            kind = kind.split("_", 1)[0]  # gauge_livesum_12 → gauge
-            if owner == ARCHIVE:
-                archives[kind] = path
-            elif owner.isdigit() and (int(owner) == me or not _alive(int(owner))):
-                exited[kind].append(path)
-        for kind, paths in exited.items():
-            if kind in ("counter", "histogram", "summary"):
-                _archive(directory, kind, [*paths, *filter(None, [archives.get(kind)])])
-            for path in paths:
-                with contextlib.suppress(FileNotFoundError):
-                    os.remove(path)
-                    removed += 1
-    return removed
-
-
-def _archive(directory: Path, kind: str, paths: list[str]) -> None:
-    """Write the sum of `paths` to the type's archive file, replacing it in one step."""
-    merged = multiprocess.MultiProcessCollector.merge(paths, accumulate=False)  # type: ignore[no-untyped-call]
-    temporary = directory / f".{kind}_{ARCHIVE}.{os.getpid()}.tmp"  # not *.db: never read
-    with contextlib.suppress(FileNotFoundError):
-        temporary.unlink()
-    target = MmapedDict(str(temporary))  # type: ignore[no-untyped-call]
-    try:
-        for metric in merged:
-            for sample in metric.samples:
-                key = mmap_key(
-                    metric.name,
-                    sample.name,
-                    list(sample.labels),
-                    list(sample.labels.values()),
-                    metric.documentation,
-                )
-                target.write_value(key, sample.value, 0.0)  # type: ignore[no-untyped-call]
-    finally:
-        target.close()  # type: ignore[no-untyped-call]
-    os.replace(temporary, directory / f"{kind}_{ARCHIVE}.db")
+        metrics_files.mark_dead(pid, metrics.directory)

@@ -1,0 +1,121 @@
+"""DeliveryRepository contracts (the outbox's rows), on every backend."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from backbeat.domain.deliveries import Channel, Delivery, DeliveryStatus
+from backbeat.domain.ids import new_delivery_id
+from backbeat.domain.models import Run
+from backbeat.domain.runs import RunStatus
+from tests.contract.builders import T0, UowFactory, World, at, run
+
+
+def delivery(run_id: str, recipient: str, *, created: float = 0, **fields: Any) -> Delivery:
+    values: dict[str, Any] = {
+        "id": new_delivery_id(),
+        "run_id": run_id,
+        "channel": Channel.EMAIL,
+        "recipient": recipient,
+        "address": recipient.title(),
+        "subject": "Pulse",
+        "body": "Body",
+        "status": DeliveryStatus.PENDING,
+        "created_at": at(created),
+        "updated_at": at(created),
+    }
+    values.update(fields)
+    return Delivery(**values)
+
+
+def add_runs(uow: UowFactory, world: World, *statuses: RunStatus) -> list[Run]:
+    runs = [run(world.account.id, None, status=status) for status in statuses]
+    with uow(write=True) as u:
+        for item in runs:
+            u.runs.add(item)
+        u.commit()
+    return runs
+
+
+def test_one_row_per_run_channel_and_recipient(
+    uow: UowFactory, world: World, refused: type[Exception]
+) -> None:
+    [item] = add_runs(uow, world, RunStatus.EXECUTING)
+    first = delivery(item.id, "ada@example.com", attempt_id="attempt_1")
+    with uow(write=True) as u:
+        assert u.deliveries.add(first) == first
+        again = delivery(item.id, "ada@example.com", subject="Other", created=5)
+        assert u.deliveries.add(again) == first  # the row that is there stands
+        u.commit()
+    with uow() as u:
+        assert u.deliveries.of_run(item.id) == [first]
+        assert u.deliveries.get(again.id) is None
+        assert u.deliveries.get(first.id, for_update=True) == first
+    with uow(write=True) as u, pytest.raises(refused):
+        u.deliveries.add(delivery("run_nothing", "ada@example.com"))  # no such run
+
+
+def test_listings_of_runs(uow: UowFactory, world: World) -> None:
+    first, second, quiet = add_runs(uow, world, *[RunStatus.EXECUTING] * 3)
+    later = delivery(first.id, "b@example.com", created=2)
+    earlier = delivery(first.id, "a@example.com", created=1, status=DeliveryStatus.SENT)
+    theirs = delivery(second.id, "a@example.com", created=0)
+    with uow(write=True) as u:
+        for each in (later, earlier, theirs):
+            u.deliveries.add(each)
+        u.commit()
+    with uow() as u:
+        assert u.deliveries.of_run(first.id) == [earlier, later]
+        assert u.deliveries.of_runs([first.id, second.id, quiet.id]) == {
+            first.id: [earlier, later],
+            second.id: [theirs],
+        }
+        assert u.deliveries.of_runs([]) == {}
+        assert u.deliveries.pending_of_run(first.id) == [later]
+
+
+def test_due_only_once_the_run_has_ended_and_not_by_a_cancel(uow: UowFactory, world: World) -> None:
+    statuses = [RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.EXECUTING, RunStatus.CANCELED]
+    completed, failed, executing, canceled = add_runs(uow, world, *statuses)
+    soon = delivery(completed.id, "a@example.com", next_try_at=at(-5))
+    sooner = delivery(failed.id, "a@example.com", next_try_at=at(-10))
+    later = delivery(completed.id, "b@example.com", next_try_at=at(30))
+    sending = delivery(completed.id, "c@example.com", status=DeliveryStatus.SENDING)
+    not_yet = [
+        delivery(executing.id, "a@example.com", next_try_at=at(-20)),
+        delivery(canceled.id, "a@example.com", next_try_at=at(-20)),
+        delivery(completed.id, "d@example.com", next_try_at=None),
+    ]
+    with uow(write=True) as u:
+        for each in (soon, sooner, later, sending, *not_yet):
+            u.deliveries.add(each)
+        u.commit()
+    with uow() as u:
+        assert u.deliveries.due(T0, 10) == [sooner, soon]
+        assert u.deliveries.due(T0, 1) == [sooner]
+        assert u.deliveries.next_due() == at(-20)  # whatever its run: when to look again
+
+
+def test_stuck_and_save(uow: UowFactory, world: World) -> None:
+    [item] = add_runs(uow, world, RunStatus.EXECUTING)
+    sending = {
+        n: delivery(item.id, f"{n}@example.com", status=DeliveryStatus.SENDING, sending_until=at(n))
+        for n in (-5, -10, 10)
+    }
+    with uow(write=True) as u:
+        for each in sending.values():
+            u.deliveries.add(each)
+        assert u.deliveries.next_due() is None
+        u.commit()
+    with uow(write=True) as u:
+        assert u.deliveries.stuck(T0, 10) == [sending[-10], sending[-5]]
+        assert u.deliveries.stuck(T0, 1) == [sending[-10]]
+        settled = replace(sending[-10], status=DeliveryStatus.SENT, sent_at=T0, sending_until=None)
+        u.deliveries.save(settled)
+        u.commit()
+    with uow() as u:
+        assert u.deliveries.stuck(T0, 10) == [sending[-5]]
+        assert u.deliveries.get(settled.id) == settled
