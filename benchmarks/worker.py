@@ -133,7 +133,7 @@ def empty_work(url: str) -> None:
     """Forget the previous case's tasks and runs (TRUNCATE: no dead rows left in the indexes
     the claim query reads). Only while no worker runs."""
     with psycopg.connect(libpq(url), autocommit=True) as connection:
-        connection.execute("TRUNCATE attempts, emails, runs, tasks")
+        connection.execute("TRUNCATE attempts, deliveries, runs, tasks")
 
 
 def create_tasks(backbeat: Backbeat, tenant: Tenant, count: int) -> list[Task]:
