@@ -45,6 +45,9 @@ SETTLED_EVENTS = {
 }
 
 
+CANCELED_BEFORE_DELIVERY = "the run was canceled before it was delivered"
+
+
 class LeaseLost(Exception):
     """The attempt no longer holds its run (canceled, taken over, or its task deleted)."""
 
@@ -150,9 +153,15 @@ class Outbox:
         return started
 
     def settle(self, delivery_id: str, result: SendResult) -> Delivery | None:
-        """Record what a try found out."""
+        """Record what a try found out. A try that would leave the delivery pending for a
+        run canceled meanwhile abandons it instead (a cancel stops every later send)."""
         now = self._clock.now()
         with self._uow(write=True) as uow:
+            found = uow.deliveries.get(delivery_id)
+            if found is None:
+                return None
+            # The run's row first, then the delivery's: the order begin and a cancel take.
+            run = uow.work.get_for_update(found.run_id)
             delivery = uow.deliveries.get(delivery_id, for_update=True)
             if delivery is None:
                 return None
@@ -164,6 +173,10 @@ class Outbox:
                 )
                 return delivery
             settled = deliveries.settle(delivery, result, now, self.plan)
+            if settled.status is DeliveryStatus.PENDING and (
+                run is None or run.status is RunStatus.CANCELED
+            ):
+                settled = deliveries.abandon(settled, now, CANCELED_BEFORE_DELIVERY)
             uow.deliveries.save(settled)
             uow.commit()
         _count(settled)

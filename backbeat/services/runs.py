@@ -19,7 +19,7 @@ from backbeat.domain.runs import RunStatus, Trigger
 from backbeat.ops import metrics
 from backbeat.services.access import resolve_account
 from backbeat.services.keys import Caller
-from backbeat.services.outbox import abandon_pending
+from backbeat.services.outbox import CANCELED_BEFORE_DELIVERY, abandon_pending
 
 UnitOfWorkFactory = Callable[..., UnitOfWork]
 
@@ -132,7 +132,7 @@ class RunService:
                 raise NotFound("Task run not found")
             if run.status.is_final:
                 raise Conflict(f"the run has already finished ({run.status.value})")
-            run = cancel_locked(uow, run, now, "the run was canceled before it was delivered")
+            run = cancel_locked(uow, run, now, CANCELED_BEFORE_DELIVERY)
             [run] = named(uow, [run])
             uow.commit()
         metrics.current().run_finished(run.status)

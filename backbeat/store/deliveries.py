@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, select, update
+from sqlalchemy import Connection, and_, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from backbeat.domain.deliveries import (
@@ -82,17 +82,19 @@ class SqlDeliveryRepository:
         return [_from_row(row) for row in self._db.execute(query)]
 
     def due(self, now: datetime, limit: int) -> list[Delivery]:
-        """Pending deliveries due for another try whose run has ended (not canceled), oldest
-        due first. Not locked: `Outbox.begin` takes each one under the run's lock."""
+        """Pending deliveries due for a try whose run has ended (not canceled), oldest due
+        first. One never tried (no `next_try_at`: its attempt ended before it could send) is
+        due at once. Not locked: `Outbox.begin` takes each one under the run's lock."""
+        due_at = func.coalesce(deliveries.c.next_try_at, deliveries.c.created_at)
         query = (
             select(deliveries)
             .join(runs, runs.c.id == deliveries.c.run_id)
             .where(
                 deliveries.c.status == DeliveryStatus.PENDING.value,
-                deliveries.c.next_try_at <= now,
+                or_(deliveries.c.next_try_at.is_(None), deliveries.c.next_try_at <= now),
                 runs.c.status.in_(_RELEASED),
             )
-            .order_by(deliveries.c.next_try_at, deliveries.c.id)
+            .order_by(due_at, deliveries.c.id)
             .limit(limit)
         )
         return [_from_row(row) for row in self._db.execute(query)]

@@ -78,11 +78,10 @@ class MemoryDeliveryRepository:
             each
             for each in tables.deliveries.values()
             if each.status is DeliveryStatus.PENDING
-            and each.next_try_at is not None
-            and each.next_try_at <= when
+            and (each.next_try_at is None or each.next_try_at <= when)
             and tables.runs[each.run_id].status in RELEASED_RUN_STATUSES
         ]
-        found.sort(key=lambda each: (each.next_try_at, each.id))
+        found.sort(key=lambda each: (each.next_try_at or each.created_at, each.id))
         return found[:limit]
 
     def next_due(self) -> datetime | None:

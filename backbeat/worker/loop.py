@@ -60,6 +60,9 @@ class Worker:
         self._outbox: OutboxSender = executor.outbox
         self._outbox_poll = outbox_poll_seconds
         self._next_outbox = 0.0
+        # The outbox's retries run beside the loop: a mail server that hangs must not hold up
+        # reaping and claiming (each send can take minutes).
+        self._outbox_task: asyncio.Task[int] | None = None
         # By attempt id (the lease token).
         self._running: dict[str, tuple[asyncio.Task[None], Claim]] = {}
         self._lost: set[str] = set()  # canceled or taken over: nothing to record or release
@@ -89,10 +92,14 @@ class Worker:
         return len(self._running)
 
     async def wait_idle(self) -> None:
-        """Until every attempt in hand has finished (tests and benchmarks drive step())."""
+        """Until every attempt in hand, and the outbox's step, has finished (tests and
+        benchmarks drive step())."""
         while self._running:
             tasks = [task for task, _ in list(self._running.values())]
             await asyncio.gather(*tasks, return_exceptions=True)
+        if not self._outbox_idle():
+            assert self._outbox_task is not None
+            await asyncio.gather(self._outbox_task, return_exceptions=True)
 
     # The loop.
 
@@ -133,9 +140,9 @@ class Worker:
         now = time.monotonic()
         if self._queue.reap_due(now):
             await asyncio.to_thread(self._queue.reap, 100, list(self._running))
-        if now >= self._next_outbox and not self._stopping:
+        if now >= self._next_outbox and not self._stopping and self._outbox_idle():
             self._next_outbox = now + self._outbox_poll
-            await self._outbox.step()
+            self._outbox_task = asyncio.create_task(self._outbox_step(), name="outbox")
         free = self._concurrency - len(self._running)
         if free <= 0 or self._stopping:
             return 0
@@ -145,6 +152,19 @@ class Worker:
             task = asyncio.create_task(self._attempt(claim), name=f"run {claim.run.id}")
             self._running[claim.token] = (task, claim)
         return len(claims)
+
+    def _outbox_idle(self) -> bool:
+        return self._outbox_task is None or self._outbox_task.done()
+
+    async def _outbox_step(self) -> int:
+        try:
+            return await self._outbox.step(lambda: self._stopping)
+        except DatabaseUnavailable as exc:  # the next step tries again
+            log.warning(
+                "database unavailable; outbox retries wait",
+                extra={"event": "worker.db_error", "error": exc.reason[:200]},
+            )
+            return 0
 
     async def _nap(self, seconds: float) -> None:
         assert self._wake is not None
@@ -219,6 +239,9 @@ class Worker:
 
     async def _drain(self) -> None:
         await self._drain_attempts()
+        if not self._outbox_idle():  # it tries nothing new once stopping
+            assert self._outbox_task is not None
+            await asyncio.wait([self._outbox_task], timeout=self._grace)
         # Emails on the wire report how they ended (else they would count as unconfirmed).
         await self._outbox.wait_idle(self._grace)
 

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 from backbeat.agents.tools.base import DeliveryReport, Mailer, OutgoingEmail
+from backbeat.domain import backoff
 from backbeat.domain.deliveries import (
     Channel,
     Delivery,
@@ -26,6 +28,7 @@ from backbeat.worker.db import in_thread
 log = logging.getLogger("backbeat.outbox")
 
 DUE_BATCH = 20
+SETTLE_TRIES = 20  # with in_thread's own patience, minutes of database outage
 
 
 class OutboxSender:
@@ -51,7 +54,20 @@ class OutboxSender:
         if started is None:
             return await in_thread(self.outbox.get, delivery_id)
         result = await self._transport(started)
-        return await in_thread(self.outbox.settle, delivery_id, result)
+        return await self._settle(delivery_id, result)
+
+    async def _settle(self, delivery_id: str, result: SendResult) -> Delivery | None:
+        """Record the result, patiently: until it is recorded the delivery stays `sending`
+        and, past its time, counts as unconfirmed even if it was refused or failed for a
+        passing reason (then it would never be retried)."""
+        for attempt in range(1, SETTLE_TRIES + 1):
+            try:
+                return await in_thread(self.outbox.settle, delivery_id, result)
+            except AttemptFailed:
+                if attempt == SETTLE_TRIES:
+                    raise
+                await asyncio.sleep(backoff.delay(attempt))
+        raise AssertionError("unreachable")
 
     async def _transport(self, delivery: Delivery) -> SendResult:
         if delivery.channel is Channel.EMAIL:
@@ -61,13 +77,15 @@ class OutboxSender:
             return await self._mailer.send(email)
         return SendResult(SendOutcome.PERMANENT, f"no transport for {delivery.channel}")
 
-    async def step(self) -> int:
-        """The outbox's own work: settle sends whose sender died, retry what is due. Answers
-        how many deliveries it tried. A database error while looking is the worker loop's to
-        back off from; one during a send leaves that delivery to a later step."""
+    async def step(self, stopping: Callable[[], bool] = lambda: False) -> int:
+        """The outbox's own work: settle sends whose sender died, retry what is due (until
+        `stopping`). Answers how many deliveries it tried. A database error while looking is
+        the caller's to back off from; one during a send leaves that delivery to a later step."""
         await asyncio.to_thread(self.outbox.reap_lost)
         due = await asyncio.to_thread(self.outbox.due, DUE_BATCH)
         for tried, delivery in enumerate(due):
+            if stopping():
+                return tried
             try:
                 await self.send(delivery.id, None)
             except AttemptFailed as exc:

@@ -84,18 +84,19 @@ def test_due_only_once_the_run_has_ended_and_not_by_a_cancel(uow: UowFactory, wo
     sooner = delivery(failed.id, "a@example.com", next_try_at=at(-10))
     later = delivery(completed.id, "b@example.com", next_try_at=at(30))
     sending = delivery(completed.id, "c@example.com", status=DeliveryStatus.SENDING)
+    # Never tried (its attempt ended between asking and sending): due at once.
+    untried = delivery(completed.id, "d@example.com", created=-15, next_try_at=None)
     not_yet = [
         delivery(executing.id, "a@example.com", next_try_at=at(-20)),
         delivery(canceled.id, "a@example.com", next_try_at=at(-20)),
-        delivery(completed.id, "d@example.com", next_try_at=None),
     ]
     with uow(write=True) as u:
-        for each in (soon, sooner, later, sending, *not_yet):
+        for each in (soon, sooner, later, sending, untried, *not_yet):
             u.deliveries.add(each)
         u.commit()
     with uow() as u:
-        assert u.deliveries.due(T0, 10) == [sooner, soon]
-        assert u.deliveries.due(T0, 1) == [sooner]
+        assert u.deliveries.due(T0, 10) == [untried, sooner, soon]
+        assert u.deliveries.due(T0, 1) == [untried]
         assert u.deliveries.next_due() == at(-20)  # whatever its run: when to look again
 
 

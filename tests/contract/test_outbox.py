@@ -163,3 +163,33 @@ def test_a_sender_that_never_reported_back_leaves_an_unconfirmed_delivery(
     late = outbox.settle(delivery_id, SendResult(SendOutcome.TEMPORARY, "late"))
     assert late is not None
     assert late.status is DeliveryStatus.UNCONFIRMED
+
+
+def test_a_passing_failure_reported_after_a_cancel_fails_the_delivery(
+    outbox: Outbox, claim: Claim, uow: UowFactory, clock: FakeClock
+) -> None:
+    """The send was on the wire when the run was canceled and came back 4xx: it is not left
+    pending (the outbox never retries a canceled run's deliveries), it fails, and says why."""
+    delivery_id = request(outbox, claim)
+    assert outbox.begin(delivery_id, claim.token) is not None
+    with uow(write=True) as u:
+        locked = u.work.get_for_update(claim.run.id)
+        assert locked is not None
+        cancel_locked(u, locked, clock.now(), "canceled")
+        u.commit()
+    settled = outbox.settle(delivery_id, SendResult(SendOutcome.TEMPORARY, "451 try later"))
+    assert settled is not None
+    assert settled.status is DeliveryStatus.FAILED
+    assert settled.error == "the run was canceled before it was delivered"
+
+
+def test_a_delivery_its_attempt_never_sent_goes_once_the_run_has_ended(
+    outbox: Outbox, claim: Claim, queue: WorkQueue
+) -> None:
+    """Asked for, then the attempt ended before sending (timed out, lease lapsed): the outbox
+    sends it once the run has ended."""
+    delivery_id = request(outbox, claim)
+    queue.finish(claim, Outcome({"text": "done"}, None, 0.0))
+    [due] = outbox.due(10)
+    assert due.id == delivery_id
+    assert outbox.begin(delivery_id, None) is not None

@@ -13,6 +13,7 @@ import contextlib
 import re
 import smtplib
 import ssl
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from email.message import EmailMessage
 from email.policy import SMTP, SMTPUTF8
@@ -24,6 +25,7 @@ from backbeat.config import Settings
 from backbeat.domain.deliveries import SendOutcome, SendResult
 
 IMPLICIT_TLS_PORT = 465  # SMTPS: TLS from the first byte, so no STARTTLS
+SMTP_THREADS = 8  # sends at once per process; more wait their turn
 
 
 class _Refused(Exception):
@@ -82,6 +84,7 @@ class SmtpMailer:
         self.timeout_seconds = timeout_seconds
         self.data_timeout_seconds = data_timeout_seconds
         self._ssl_context = ssl_context
+        self._threads = ThreadPoolExecutor(SMTP_THREADS, thread_name_prefix="smtp")
 
     def __repr__(self) -> str:
         return (
@@ -103,7 +106,12 @@ class SmtpMailer:
             message = self.message(email)
         except (ValueError, TypeError) as exc:
             return SendResult(SendOutcome.PERMANENT, f"the message could not be built: {exc}")
-        result = await asyncio.to_thread(self._send, message, list(email.recipients))
+        # Threads of its own: a hanging mail server must not take the ones the worker's
+        # database steps (lease renewals among them) run on.
+        loop = asyncio.get_running_loop()
+        result = await loop.run_in_executor(
+            self._threads, self._send, message, list(email.recipients)
+        )
         return SendResult(result.outcome, self._scrub(result.detail))
 
     def message(self, email: OutgoingEmail) -> EmailMessage:
