@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, event
 
 from backbeat.store.engine import make_engine
 from backbeat.store.migrate import upgrade
@@ -52,3 +52,18 @@ class SqliteTemplate:
         target = directory / "backbeat.db"
         shutil.copyfile(self.path, target)
         return f"sqlite:///{target}"
+
+
+@contextmanager
+def statements_run(engine: Engine) -> Iterator[list[str]]:
+    """The SQL statements `engine` runs inside the block, in order (to check query counts)."""
+    statements: list[str] = []
+
+    def record(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", record)

@@ -61,14 +61,11 @@ def holds_lease(run: Run | None, token: str, now: datetime) -> bool:
     )
 
 
-def abandon_pending(uow: UnitOfWork, run_id: str, now: datetime, reason: str) -> int:
+def abandon_pending(uow: UnitOfWork, run_id: str, now: datetime, reason: str) -> None:
     """Inside a transaction that cancels the run: its pending deliveries will never go."""
-    pending = uow.deliveries.pending_of_run(run_id)
-    for delivery in pending:
+    for delivery in uow.deliveries.pending_of_run(run_id):
         uow.deliveries.save(deliveries.abandon(delivery, now, reason))
-    for _ in pending:
-        metrics.current().delivery(Channel.EMAIL.value, DeliveryStatus.FAILED.value)
-    return len(pending)
+        metrics.current().delivery(delivery.channel.value, DeliveryStatus.FAILED.value)
 
 
 class Outbox:
@@ -204,10 +201,6 @@ class Outbox:
     def due(self, limit: int) -> list[Delivery]:
         with self._uow() as uow:
             return uow.deliveries.due(self._clock.now(), limit)
-
-    def next_due(self) -> datetime | None:
-        with self._uow() as uow:
-            return uow.deliveries.next_due()
 
     def reap_lost(self, limit: int = 100) -> int:
         """Deliveries whose sender died mid-send become unconfirmed (never sent again)."""

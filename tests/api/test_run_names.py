@@ -3,12 +3,9 @@ they sent): in listings and in full, on both databases (Recoup's autumn-2026 fie
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import event
 from starlette.testclient import TestClient
 
 from backbeat.domain.deliveries import Channel, Delivery, DeliveryStatus
@@ -18,6 +15,7 @@ from backbeat.wiring import Backbeat
 from tests.api.helpers import create_task
 from tests.api.test_runs_endpoint import add_run
 from tests.conftest import Tenant
+from tests.databases import statements_run
 
 
 def add_email(
@@ -113,32 +111,18 @@ def test_run_now_and_cancel_answer_the_run_as_it_is_read(client: TestClient, ali
     assert canceled == _full(client, alice, queued["id"])
 
 
-@contextmanager
-def counting(backbeat: Backbeat) -> Iterator[list[str]]:
-    statements: list[str] = []
-
-    def count(*args: Any) -> None:
-        statements.append(str(args[2]))
-
-    event.listen(backbeat.engine, "before_cursor_execute", count)
-    try:
-        yield statements
-    finally:
-        event.remove(backbeat.engine, "before_cursor_execute", count)
-
-
 def test_listing_runs_costs_a_constant_number_of_queries(
     client: TestClient, backbeat: Backbeat, alice: Tenant
 ) -> None:
     tasks = [create_task(client, alice) for _ in range(3)]
     first = add_run(backbeat, tasks[0], 0)
     add_email(backbeat, first, "a@example.com", "Hi", DeliveryStatus.SENT, 1)
-    with counting(backbeat) as one:
+    with statements_run(backbeat.engine) as one:
         _listed(client, alice)
     for minute in range(1, 30):
         run = add_run(backbeat, tasks[minute % 3], minute)
         add_email(backbeat, run, "a@example.com", f"Hi {minute}", DeliveryStatus.SENT, 1)
-    with counting(backbeat) as many:
+    with statements_run(backbeat.engine) as many:
         assert len(_listed(client, alice)) == 20
 
     assert len(one) == len(many)

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from uuid import uuid4
 
-from sqlalchemy import event
 from starlette.testclient import TestClient
 
 from backbeat.domain.models import Task
@@ -15,6 +12,7 @@ from backbeat.testing import FakeClock
 from backbeat.wiring import Backbeat
 from tests.conftest import Tenant
 from tests.dashboard.helpers import Dashboard, create_task, signed_in
+from tests.databases import statements_run
 
 
 def rows(dashboard: Dashboard, **params: str) -> list[list[str]]:
@@ -144,32 +142,18 @@ def add_tasks(backbeat: Backbeat, tenant: Tenant, count: int) -> None:
         uow.commit()
 
 
-@contextmanager
-def counting_queries(backbeat: Backbeat) -> Iterator[list[str]]:
-    statements: list[str] = []
-
-    def count(*args: object) -> None:
-        statements.append(str(args[2]))
-
-    event.listen(backbeat.engine, "before_cursor_execute", count)
-    try:
-        yield statements
-    finally:
-        event.remove(backbeat.engine, "before_cursor_execute", count)
-
-
 def test_a_thousand_tasks_take_as_many_queries_as_one_and_render_fast(
     client: TestClient, backbeat: Backbeat, alice: Tenant
 ) -> None:
     dashboard = signed_in(client, alice)
     add_tasks(backbeat, alice, 1)
-    with counting_queries(backbeat) as one:
+    with statements_run(backbeat.engine) as one:
         dashboard.get("/dashboard/tasks")
     add_tasks(backbeat, alice, 999)
     dashboard.get("/dashboard/tasks")  # warm the schedule caches, as a running server has
 
     started = time.perf_counter()
-    with counting_queries(backbeat) as thousand:
+    with statements_run(backbeat.engine) as thousand:
         page = dashboard.get("/dashboard/tasks")
     elapsed = time.perf_counter() - started
 
