@@ -13,6 +13,9 @@ lint: bootstrap
 	.venv/bin/mypy backbeat
 	.venv/bin/lint-imports
 
+# Four test processes on any machine: most of the long tests wait on real processes and
+# real time, so they overlap well beyond the core count (tests/conftest.py starts the longest
+# first; --dist loadfile keeps a module, and its module-scoped fixtures, in one process).
 test: lint
 	@scripts/ensure-chromium.sh
-	.venv/bin/pytest
+	.venv/bin/pytest -n 4 --dist loadfile

@@ -32,5 +32,7 @@ def create_app(backbeat: Backbeat) -> FastAPI:
     app.add_middleware(ErrorBoundaryMiddleware)
     app.add_middleware(BodyLimitMiddleware, limit=backbeat.settings.max_body_bytes)
     app.add_middleware(CorsMiddleware, origins=backbeat.settings.cors_origins)
-    app.add_middleware(MetricsMiddleware)  # outermost: times and counts every request
+    app.add_middleware(
+        MetricsMiddleware, metrics=backbeat.metrics
+    )  # outermost: times and counts every request
     return app

@@ -16,6 +16,7 @@ from backbeat.domain.clock import Clock, SystemClock
 from backbeat.domain.deliveries import RetryPlan
 from backbeat.domain.dispatch import RunDefaults
 from backbeat.domain.failures import RetryPolicy
+from backbeat.ops.metrics import Metrics
 from backbeat.services.admin import AdminService
 from backbeat.services.keys import KeyService
 from backbeat.services.lookups import LookupService
@@ -56,6 +57,8 @@ class Backbeat:
     scheduler: Scheduler
     lookups: LookupService
     stats: StatsService
+    # What this process counts (Prometheus); every service records into it. /metrics reads it.
+    metrics: Metrics = field(default_factory=Metrics)
     # Set when a task's timing changes, so an in-process scheduler wakes before its nap ends.
     schedule_changed: threading.Event = field(default_factory=threading.Event)
     # Called when runs were queued, so an in-process worker looks before its next poll.
@@ -106,6 +109,7 @@ def build_worker(backbeat: Backbeat, *, worker_id: str | None = None) -> Worker:
         backbeat.clock,
         lease=timedelta(seconds=settings.lease_seconds),
         retry=RetryPolicy(),
+        metrics=backbeat.metrics,
     )
     executor = Executor(
         queue,
@@ -119,6 +123,7 @@ def build_worker(backbeat: Backbeat, *, worker_id: str | None = None) -> Worker:
             timeout_seconds=settings.fetch_timeout_seconds,
         ),
         outbox=OutboxSender(outbox, mailer),
+        metrics=backbeat.metrics,
     )
     worker = Worker(
         queue,
@@ -147,6 +152,7 @@ def make_outbox(backbeat: Backbeat, settings: Settings, longest_send: timedelta)
         # A send that has not reported back after twice the longest it can take died with
         # its sender: it counts as unconfirmed.
         sending_for=2 * longest_send,
+        metrics=backbeat.metrics,
     )
 
 
@@ -166,9 +172,16 @@ def run_defaults(settings: Settings) -> RunDefaults:
 
 
 def build(
-    settings: Settings, *, clock: Clock | None = None, engine: Engine | None = None
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    engine: Engine | None = None,
+    metrics: Metrics | None = None,
 ) -> Backbeat:
+    """`metrics`: what the process counts into (`backbeat.ops.metrics.configure` makes the
+    one of a long-running process); by default a fresh, in-memory set of its own."""
     clock = clock or SystemClock(settings.clock_start)
+    metrics = metrics or Metrics()
     engine = engine or make_engine(settings.database_url, pool_size=settings.db_pool_size)
     schedule_changed = threading.Event()
     runs_queued = Notifier()
@@ -181,13 +194,18 @@ def build(
         engine=engine,
         clock=clock,
         tasks=TaskService(
-            uow, clock, on_schedule_change=schedule_changed.set, billing_url=settings.billing_url
+            uow,
+            clock,
+            on_schedule_change=schedule_changed.set,
+            billing_url=settings.billing_url,
+            metrics=metrics,
         ),
-        runs=RunService(uow, clock, run_defaults(settings), on_queued=runs_queued),
+        runs=RunService(uow, clock, run_defaults(settings), on_queued=runs_queued, metrics=metrics),
         admin=AdminService(uow, clock, lambda: settings.secret),
-        scheduler=Scheduler(uow, clock, scheduler_policy(settings)),
+        scheduler=Scheduler(uow, clock, scheduler_policy(settings), metrics=metrics),
         lookups=LookupService(uow, clock),
         stats=StatsService(uow, clock),
+        metrics=metrics,
         schedule_changed=schedule_changed,
         runs_queued=runs_queued,
     )

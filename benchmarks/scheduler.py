@@ -118,7 +118,7 @@ from typing import IO, Any, TypeVar
 from uuid import UUID, uuid4
 
 import psycopg
-from sqlalchemy import Engine, delete, event, func, insert, select, text, update
+from sqlalchemy import Connection, Engine, delete, event, func, insert, select, text, update
 from sqlalchemy.pool import Pool
 
 from backbeat.config import Settings
@@ -128,7 +128,7 @@ from backbeat.scheduler.loop import SchedulerLoop
 from backbeat.services.keys import Caller
 from backbeat.services.scheduler import Scheduler, SchedulerPolicy, TickReport
 from backbeat.services.tasks import TaskDraft
-from backbeat.store.engine import make_engine
+from backbeat.store.engine import WRITE, make_engine
 from backbeat.store.runs import SqlRunRepository
 from backbeat.store.tables import attempts, runs, tasks
 from backbeat.store.tasks import SqlScheduleRepository
@@ -196,9 +196,10 @@ def create_tasks(
         ]
         with backbeat.uow(write=True) as uow:
             uow.tasks.update(first)
-            for start in range(0, len(copies), 10_000):
-                uow.connection.execute(insert(tasks), copies[start : start + 10_000])
             uow.commit()
+        with backbeat.engine.begin() as connection:
+            for start in range(0, len(copies), 10_000):
+                connection.execute(insert(tasks), copies[start : start + 10_000])
     finally:
         backbeat.close()
     cursors = {first.id: cursor(0), **{row["id"]: row["next_fire_at"] for row in copies}}
@@ -399,9 +400,12 @@ class TimedUnitOfWork(SqlUnitOfWork):
     def __enter__(self) -> TimedUnitOfWork:
         with self._phases.timing(CHECKOUT):
             super().__enter__()
-        self._schedules = TimedSchedules(self.connection, self._phases)
-        self._runs = TimedRuns(self.connection, self._phases)
         return self
+
+    def _bind(self, connection: Connection) -> None:
+        super()._bind(connection)
+        self._schedules = TimedSchedules(connection, self._phases)
+        self._runs = TimedRuns(connection, self._phases)
 
     def commit(self) -> None:
         with self._phases.timing(COMMIT):
@@ -890,10 +894,11 @@ def tick_query_costs(url: str, now: datetime) -> list[QueryCost]:
             )
         with backbeat.uow() as uow:
             earliest = QueryCost("earliest_due()", best_ms(uow.schedules.earliest_due))
+        with engine.begin() as connection:
             scan = text("SELECT count(*) FROM tasks WHERE title <> ''")
             reference = QueryCost(
                 "reference: a query that reads every task",
-                best_ms(lambda: uow.connection.execute(scan).scalar(), repeat=5),
+                best_ms(lambda: connection.execute(scan).scalar(), repeat=5),
             )
         claim.plan = explain(engine, lambda uow: uow.schedules.claim_due(now, batch))
         earliest.plan = explain(engine, lambda uow: uow.schedules.earliest_due())
@@ -903,24 +908,31 @@ def tick_query_costs(url: str, now: datetime) -> list[QueryCost]:
 
 
 def explain(engine: Engine, action: Callable[[SqlUnitOfWork], object]) -> list[str]:
-    """The plan of the SELECT on tasks that `action` sends, with the parameters it sent."""
+    """The plan of the SELECT on tasks that `action` sends, with the parameters it sent.
+
+    The statement is captured on the engine while `action` runs in a unit of work of its own,
+    then explained on another connection of the same engine, in a write transaction as the
+    action's was, once the action's has ended: nothing it locked is still locked, so the
+    plan (EXPLAIN ANALYZE runs the query) reads what the action read. Run while nothing
+    else uses the engine: every statement sent meanwhile is captured."""
     sent: list[tuple[str, Any]] = []
 
     def capture(*args: Any) -> None:
         sent.append((args[2], args[3]))
 
-    with SqlUnitOfWork(engine, write=True) as uow:
-        event.listen(uow.connection, "before_cursor_execute", capture)
-        action(uow)
-        event.remove(uow.connection, "before_cursor_execute", capture)
-        [(statement, parameters)] = [
-            (s, p) for s, p in sent if s.lstrip().upper().startswith("SELECT")
-        ]
+    event.listen(engine, "before_cursor_execute", capture)
+    try:
+        with SqlUnitOfWork(engine, write=True) as uow:
+            action(uow)
+    finally:
+        event.remove(engine, "before_cursor_execute", capture)
+    [(statement, parameters)] = [(s, p) for s, p in sent if s.lstrip().upper().startswith("SELECT")]
+    with engine.connect().execution_options(**{WRITE: True}) as connection:
         if engine.dialect.name == "postgresql":
             prefix = "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF, SUMMARY OFF) "
-            rows = uow.connection.exec_driver_sql(prefix + statement, parameters).all()
+            rows = connection.exec_driver_sql(prefix + statement, parameters).all()
             return [row[0] for row in rows]
-        rows = uow.connection.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters).all()
+        rows = connection.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters).all()
         return [row[-1] for row in rows]
 
 

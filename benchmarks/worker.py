@@ -145,11 +145,10 @@ def create_tasks(backbeat: Backbeat, tenant: Tenant, count: int) -> list[Task]:
         replace(first, id=uuid4(), title=f"Bench {n}", prompt=f"Weekly report #{n}")
         for n in range(1, count)
     ]
-    with backbeat.uow(write=True) as uow:
+    with backbeat.engine.begin() as connection:
         for start in range(0, len(copies), PAGE):
             page = copies[start : start + PAGE]
-            uow.connection.execute(insert(tasks_table), [asdict(task) for task in page])
-        uow.commit()
+            connection.execute(insert(tasks_table), [asdict(task) for task in page])
     return [first, *copies]
 
 

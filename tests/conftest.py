@@ -15,6 +15,7 @@ from starlette.testclient import TestClient
 
 from backbeat.asgi import create_app
 from backbeat.config import Settings
+from backbeat.ops.metrics import Metrics
 from backbeat.store.engine import make_engine
 from backbeat.testing import FakeClock
 from backbeat.wiring import Backbeat, build
@@ -63,9 +64,11 @@ def clock() -> FakeClock:
     return FakeClock(datetime(2026, 1, 5, 12, 0, tzinfo=UTC))  # a Monday
 
 
-def make_backbeat(url: str, clock: FakeClock, **settings: Any) -> Backbeat:
+def make_backbeat(
+    url: str, clock: FakeClock, *, metrics: Metrics | None = None, **settings: Any
+) -> Backbeat:
     config = Settings(database_url=url, secret_key=SECRET, **settings)
-    return build(config, clock=clock)
+    return build(config, clock=clock, metrics=metrics)
 
 
 @pytest.fixture
@@ -116,3 +119,18 @@ def bob(backbeat: Backbeat) -> Tenant:
 def client(backbeat: Backbeat) -> Iterator[TestClient]:
     with TestClient(create_app(backbeat), raise_server_exceptions=False) as test_client:
         yield test_client
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The longest tests first. They mostly wait on real processes and real time, so with
+    parallel test processes (`make test` runs `pytest -n 4`) they overlap the rest of the
+    suite instead of finishing it. `@pytest.mark.slow(seconds=…)` says roughly how long a
+    test takes (10 s when it does not say)."""
+
+    def expected_seconds(item: pytest.Item) -> float:
+        marker = item.get_closest_marker("slow")
+        if marker is None:
+            return 0.0
+        return float(marker.kwargs.get("seconds", 10.0))
+
+    items.sort(key=expected_seconds, reverse=True)  # stable: otherwise in collection order

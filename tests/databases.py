@@ -8,6 +8,7 @@ import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine, event
 
@@ -67,3 +68,28 @@ def statements_run(engine: Engine) -> Iterator[list[str]]:
         yield statements
     finally:
         event.remove(engine, "before_cursor_execute", record)
+
+
+@contextmanager
+def engine_with(engine: Engine, *statements: str) -> Iterator[Engine]:
+    """Another engine on `engine`'s database, made as Backbeat makes them but with its own
+    pool, every connection of which first runs `statements` (a session setting such as
+    "SET lock_timeout = '50ms'" or "PRAGMA busy_timeout = 0"). So a test tunes the session of
+    a unit of work (`SqlUnitOfWork(engine_with(...))`) without reaching into its connection.
+    Disposed afterwards."""
+    other = make_engine(engine.url.render_as_string(hide_password=False))
+
+    def configure(dbapi_connection: Any, _record: object) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            for statement in statements:
+                cursor.execute(statement)
+        finally:
+            cursor.close()
+        dbapi_connection.commit()  # PostgreSQL: a SET rolled back with its transaction is undone
+
+    event.listen(other, "connect", configure)
+    try:
+        yield other
+    finally:
+        other.dispose()

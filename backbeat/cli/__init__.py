@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from backbeat.cli import admin, mcp, processes, tasks
+from backbeat.cli import admin, mcp, processes, runs, tasks
 from backbeat.cli.common import main_options
 
 app = typer.Typer(help="Backbeat: scheduled AI-agent tasks for music teams.", no_args_is_help=True)
@@ -16,7 +16,7 @@ app.add_typer(admin.orgs_app, name="orgs")
 app.add_typer(admin.artists_app, name="artists")
 app.add_typer(admin.keys_app, name="keys")
 app.add_typer(tasks.tasks_app, name="tasks")
-app.add_typer(tasks.runs_app, name="runs")
+app.add_typer(runs.runs_app, name="runs")
 app.add_typer(mcp.app)  # mcp: the MCP server over stdio
 
 

@@ -69,9 +69,9 @@ def wired(
         config = settings()
         level = config.log_level if service else "WARNING"
         logs.configure(level, config.log_format, config.secret_values())
-        if service:  # before anything records: the worker, the scheduler, the API
-            metrics.configure(config.metrics_dir)
-        backbeat = build(config)
+        # A long-running service counts where /metrics (of any process on the host) reads.
+        counted = metrics.configure(config.metrics_dir) if service else None
+        backbeat = build(config, metrics=counted)
         if needs_secret:  # read now (on SQLite: created now), not at the first request
             logs.REDACT.add([backbeat.settings.secret.decode()])
         if check_schema:

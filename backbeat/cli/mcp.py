@@ -7,7 +7,6 @@ import os
 
 import typer
 
-from backbeat import stdio
 from backbeat.cli.common import fail, wired
 from backbeat.domain.errors import NotAuthenticated
 
@@ -19,6 +18,10 @@ def mcp_command() -> None:
     """Serve MCP over stdin and stdout as the account whose API key is in
     BACKBEAT_MCP_API_KEY (Claude Desktop, Cursor and other MCP hosts start this command).
     Only MCP messages go to stdout; logs go to stderr."""
+    # Imported here: the MCP SDK takes most of a second to import, and every other command
+    # (each a process of its own in scripts and tests) would pay for it.
+    from backbeat import stdio
+
     variable = stdio.KEY_VARIABLE
     key = os.environ.get(variable, "").strip()
     if not key:

@@ -13,7 +13,8 @@ import orjson
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from backbeat.ops import metrics
+from backbeat.domain.metrics import Recorder
+from backbeat.ops.metrics import OTHER
 
 log = logging.getLogger("backbeat.api")
 
@@ -208,8 +209,9 @@ class MetricsMiddleware:
     no id reaches a label; "other" for paths no route has), method and status, and time it.
     Outermost, so refusals (413) and CORS preflights count too, under their route."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, metrics: Recorder) -> None:
         self.app = app
+        self._metrics = metrics
         self._routes: RouteTable | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -232,7 +234,7 @@ class MetricsMiddleware:
             await self.app(scope, receive, observing_send)
         finally:
             seconds = time.perf_counter() - started
-            metrics.current().http_request(route, scope["method"], status, seconds)
+            self._metrics.http_request(route, scope["method"], status, seconds)
 
 
 class RouteTable:
@@ -272,7 +274,7 @@ class RouteTable:
                 if methods is None or method in methods:
                     return template
                 fallback = fallback or template
-        return fallback or metrics.OTHER
+        return fallback or OTHER
 
 
 def _flat(routes: Sequence[BaseRoute]) -> Sequence[Any]:

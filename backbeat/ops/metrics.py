@@ -16,9 +16,11 @@ The queue gauges (`backbeat_runs_queued`, `backbeat_runs_oldest_queued_age_secon
 database at each scrape, so they are right however many processes run, and never added up
 across processes.
 
-Call `configure(settings.metrics_dir)` once at process start, before anything records (the
-`serve`, `scheduler` and `worker` commands do); code that records asks `current()` each
-time. Tests call `configure(None)` for a fresh, empty set of metrics.
+`Metrics` implements the domain's `Recorder` port (`backbeat.domain.metrics`); the wiring
+hands one to every service, the worker and the HTTP middleware, and /metrics reads the same
+one back. A long-running command makes it with `configure(settings.metrics_dir)` at process
+start, before anything records (the `serve`, `scheduler` and `worker` commands do); any
+other `build()` counts into a fresh in-memory set of its own.
 """
 
 from __future__ import annotations
@@ -262,48 +264,35 @@ class Scrape:
             yield from source.collect()
 
 
-# The process's metrics.
+# The process's metrics, when they live in files (multiprocess mode).
 
 _lock = threading.Lock()
-_current: Metrics | None = None
+_configured: Metrics | None = None
 _exit_hooked: set[int] = set()
 
 
-def current() -> Metrics:
-    """The metrics this process records into: configured, or per-process on first use."""
-    global _current
-    metrics = _current
-    if metrics is None:
-        with _lock:
-            if _current is None:
-                _current = Metrics()
-            metrics = _current
-    return metrics
-
-
 def configure(directory: Path | None) -> Metrics:
-    """Start counting afresh: in `directory` (multiprocess mode: see
-    `backbeat.ops.metrics_files`), or in this process's memory when None. Call at process
-    start, before anything records."""
-    global _current
+    """The metrics a long-running process counts into, for `backbeat.wiring.build`: in
+    `directory` (multiprocess mode: see `backbeat.ops.metrics_files`), or in this process's
+    memory when None. Call once at process start, before anything records."""
+    global _configured
     with _lock:
-        if _current is not None and _current.directory is not None:
-            metrics_files.leave(_current.directory)
-        _current = None
+        if _configured is not None and _configured.directory is not None:
+            metrics_files.leave(_configured.directory)
+        _configured = None
         values.ValueClass = values.MutexValue
         if directory is None:
-            _current = Metrics()
-            return _current
+            return Metrics()
         directory = metrics_files.enter(directory)
         pid = os.getpid()
         if pid not in _exit_hooked:
             _exit_hooked.add(pid)
             atexit.register(_mark_dead, pid)
-        _current = Metrics(directory)
-        return _current
+        _configured = Metrics(directory)
+        return _configured
 
 
 def _mark_dead(pid: int) -> None:
-    metrics = _current
+    metrics = _configured
     if metrics is not None and metrics.directory is not None:
         metrics_files.mark_dead(pid, metrics.directory)

@@ -25,10 +25,10 @@ from backbeat.domain.deliveries import (
     SendResult,
 )
 from backbeat.domain.ids import new_delivery_id
+from backbeat.domain.metrics import NO_METRICS, Recorder
 from backbeat.domain.models import Run
 from backbeat.domain.ports import UnitOfWork
 from backbeat.domain.runs import RunStatus
-from backbeat.ops import metrics
 
 log = logging.getLogger("backbeat.outbox")
 
@@ -61,11 +61,26 @@ def holds_lease(run: Run | None, token: str, now: datetime) -> bool:
     )
 
 
-def abandon_pending(uow: UnitOfWork, run_id: str, now: datetime, reason: str) -> None:
-    """Inside a transaction that cancels the run: its pending deliveries will never go."""
-    for delivery in uow.deliveries.pending_of_run(run_id):
-        uow.deliveries.save(deliveries.abandon(delivery, now, reason))
-        metrics.current().delivery(delivery.channel.value, DeliveryStatus.FAILED.value)
+def abandon_pending(uow: UnitOfWork, run_id: str, now: datetime, reason: str) -> list[Delivery]:
+    """Inside a transaction that cancels the run: its pending deliveries will never go.
+    Answers them, abandoned, for the caller to count once the transaction has committed."""
+    abandoned = [
+        deliveries.abandon(delivery, now, reason)
+        for delivery in uow.deliveries.pending_of_run(run_id)
+    ]
+    for delivery in abandoned:
+        uow.deliveries.save(delivery)
+    return abandoned
+
+
+def count_delivery(metrics: Recorder, delivery: Delivery) -> None:
+    """Count a delivery that reached `delivery.status` (after its transaction committed)."""
+    metrics.delivery(delivery.channel.value, delivery.status.value)
+    if delivery.channel is Channel.EMAIL and delivery.status in (
+        DeliveryStatus.SENT,
+        DeliveryStatus.UNCONFIRMED,
+    ):
+        metrics.emails(sent=1)
 
 
 class Outbox:
@@ -76,9 +91,11 @@ class Outbox:
         *,
         plan: RetryPlan,
         sending_for: timedelta,
+        metrics: Recorder = NO_METRICS,
     ) -> None:
         self._uow = uow
         self._clock = clock
+        self._metrics = metrics
         self.plan = plan
         self._sending_for = sending_for
 
@@ -176,7 +193,7 @@ class Outbox:
                 settled = deliveries.abandon(settled, now, CANCELED_BEFORE_DELIVERY)
             uow.deliveries.save(settled)
             uow.commit()
-        _count(settled)
+        count_delivery(self._metrics, settled)
         log.info(
             "delivery %s",
             settled.status.value,
@@ -211,19 +228,9 @@ class Outbox:
                 uow.deliveries.save(delivery)
             uow.commit()
         for delivery in lost:
-            _count(delivery)
+            count_delivery(self._metrics, delivery)
             log.warning(
                 "delivery lost in flight; counted unconfirmed",
                 extra={"event": "delivery.unconfirmed", "run_id": delivery.run_id},
             )
         return len(lost)
-
-
-def _count(delivery: Delivery) -> None:
-    recorder = metrics.current()
-    recorder.delivery(delivery.channel.value, delivery.status.value)
-    if delivery.channel is Channel.EMAIL and delivery.status in (
-        DeliveryStatus.SENT,
-        DeliveryStatus.UNCONFIRMED,
-    ):
-        recorder.emails(sent=1)

@@ -11,15 +11,16 @@ from uuid import UUID
 
 from backbeat.domain import attempts
 from backbeat.domain.clock import Clock
+from backbeat.domain.deliveries import Delivery
 from backbeat.domain.dispatch import RunDefaults, new_run
 from backbeat.domain.errors import AccessDenied, Conflict, InvalidInput, NotFound
+from backbeat.domain.metrics import NO_METRICS, Recorder
 from backbeat.domain.models import Run
 from backbeat.domain.ports import UnitOfWork
 from backbeat.domain.runs import RunStatus, Trigger
-from backbeat.ops import metrics
 from backbeat.services.access import resolve_account
 from backbeat.services.keys import Caller
-from backbeat.services.outbox import CANCELED_BEFORE_DELIVERY, abandon_pending
+from backbeat.services.outbox import CANCELED_BEFORE_DELIVERY, abandon_pending, count_delivery
 
 UnitOfWorkFactory = Callable[..., UnitOfWork]
 
@@ -51,7 +52,21 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
     return created, run_id
 
 
-def cancel_locked(uow: UnitOfWork, run: Run, now: datetime, reason: str) -> Run:
+@dataclass(frozen=True)
+class Cancellation:
+    """A run canceled in a transaction, and the deliveries it abandoned: counted once the
+    transaction has committed (`count`), never before."""
+
+    run: Run
+    abandoned: list[Delivery]
+
+    def count(self, metrics: Recorder) -> None:
+        metrics.run_finished(self.run.status)
+        for delivery in self.abandoned:
+            count_delivery(metrics, delivery)
+
+
+def cancel_locked(uow: UnitOfWork, run: Run, now: datetime, reason: str) -> Cancellation:
     """Cancel a run whose row this transaction has locked: its attempt ends, its lease token
     dies (so the attempt may neither record nor send anything more once this commits), and
     its pending deliveries are abandoned with `reason`."""
@@ -60,8 +75,7 @@ def cancel_locked(uow: UnitOfWork, run: Run, now: datetime, reason: str) -> Run:
     uow.work.save(canceled)
     if ended is not None:
         uow.work.save_attempt(ended)
-    abandon_pending(uow, run.id, now, reason)
-    return canceled
+    return Cancellation(canceled, abandon_pending(uow, run.id, now, reason))
 
 
 def named(uow: UnitOfWork, runs: list[Run]) -> list[Run]:
@@ -87,9 +101,11 @@ class RunService:
         defaults: RunDefaults,
         *,
         on_queued: Callable[[], None] | None = None,
+        metrics: Recorder = NO_METRICS,
     ) -> None:
         self._uow = uow
         self._clock = clock
+        self._metrics = metrics
         self._defaults = defaults
         self._on_queued = on_queued or (lambda: None)
 
@@ -119,7 +135,7 @@ class RunService:
             )
             uow.runs.add(run)
             uow.commit()
-        metrics.current().run_created(Trigger.MANUAL)
+        self._metrics.run_created(Trigger.MANUAL)
         self._on_queued()
         return replace(run, task_title=task.title)
 
@@ -132,10 +148,10 @@ class RunService:
                 raise NotFound("Task run not found")
             if run.status.is_final:
                 raise Conflict(f"the run has already finished ({run.status.value})")
-            run = cancel_locked(uow, run, now, CANCELED_BEFORE_DELIVERY)
-            [run] = named(uow, [run])
+            cancellation = cancel_locked(uow, run, now, CANCELED_BEFORE_DELIVERY)
+            [run] = named(uow, [cancellation.run])
             uow.commit()
-        metrics.current().run_finished(run.status)
+        cancellation.count(self._metrics)
         return run
 
     @staticmethod

@@ -18,12 +18,12 @@ from uuid import UUID
 from backbeat.domain.clock import Clock, iso_utc
 from backbeat.domain.cron import ScheduleError
 from backbeat.domain.dispatch import RunDefaults, new_run
+from backbeat.domain.metrics import NO_METRICS, Recorder
 from backbeat.domain.models import Run, Task
 from backbeat.domain.plans import blocked_at_run_time
 from backbeat.domain.ports import UnitOfWork
 from backbeat.domain.runs import Trigger
 from backbeat.domain.scheduling import FireDecision, decide
-from backbeat.ops import metrics
 
 log = logging.getLogger("backbeat.scheduler")
 
@@ -76,9 +76,17 @@ def scheduled_run(
 
 
 class Scheduler:
-    def __init__(self, uow: UnitOfWorkFactory, clock: Clock, policy: SchedulerPolicy) -> None:
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        clock: Clock,
+        policy: SchedulerPolicy,
+        *,
+        metrics: Recorder = NO_METRICS,
+    ) -> None:
         self._uow = uow
         self._clock = clock
+        self._metrics = metrics
         self.policy = policy
 
     def tick(self, now: datetime) -> TickReport:
@@ -92,7 +100,7 @@ class Scheduler:
                 break
         with self._uow() as uow:
             report.next_due = uow.schedules.earliest_due()
-        metrics.current().tick(time.perf_counter() - started)
+        self._metrics.tick(time.perf_counter() - started)
         return report
 
     def next_wake(self, report: TickReport, now: datetime) -> datetime:
@@ -170,7 +178,7 @@ class Scheduler:
                             "late": run.trigger is Trigger.CATCH_UP,
                         },
                     )
-        recorder = metrics.current()
+        recorder = self._metrics
         recorder.run_created(Trigger.SCHEDULED, report.runs_created - report.late_runs)
         recorder.run_created(Trigger.CATCH_UP, report.late_runs)
         recorder.fires_dispatched(report.lags, report.skipped, report.over_plan)

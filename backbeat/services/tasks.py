@@ -11,10 +11,10 @@ from uuid import UUID, uuid4
 from backbeat.domain.clock import Clock
 from backbeat.domain.cron import Schedule
 from backbeat.domain.errors import AccessDenied, NotFound
+from backbeat.domain.metrics import NO_METRICS, Recorder
 from backbeat.domain.models import Run, Task
 from backbeat.domain.plans import PlanLimitReached, PlanRefusal, blocked_at_run_time, violation
 from backbeat.domain.ports import UnitOfWork
-from backbeat.ops import metrics
 from backbeat.services.access import Acting, check_artist, reach, resolve_account, resolve_acting
 from backbeat.services.keys import Caller
 from backbeat.services.runs import cancel_locked
@@ -110,9 +110,11 @@ class TaskService:
         *,
         on_schedule_change: Callable[[], None] | None = None,
         billing_url: str | None = None,
+        metrics: Recorder = NO_METRICS,
     ) -> None:
         self._uow = uow
         self._clock = clock
+        self._metrics = metrics
         self._on_schedule_change = on_schedule_change or (lambda: None)
         self._billing_url = billing_url  # `billingUrl` of the plan's refusals
 
@@ -225,8 +227,8 @@ class TaskService:
             ]
             uow.tasks.delete(task_id)
             uow.commit()
-        for run in canceled:
-            metrics.current().run_finished(run.status)
+        for cancellation in canceled:
+            cancellation.count(self._metrics)
         self._on_schedule_change()
 
     @staticmethod

@@ -21,10 +21,10 @@ from backbeat.domain.clock import Clock
 from backbeat.domain.deliveries import emails_sent
 from backbeat.domain.errors import ConcurrentChange
 from backbeat.domain.failures import AttemptFailed, FailureKind, RetryPolicy
+from backbeat.domain.metrics import NO_METRICS, Recorder
 from backbeat.domain.models import Attempt, Run
 from backbeat.domain.ports import UnitOfWork
 from backbeat.domain.runs import RunStatus
-from backbeat.ops import metrics
 
 log = logging.getLogger("backbeat.worker")
 
@@ -76,9 +76,11 @@ class WorkQueue:
         lease: timedelta,
         retry: RetryPolicy,
         rng: random.Random | None = None,
+        metrics: Recorder = NO_METRICS,
     ) -> None:
         self._uow = uow
         self._clock = clock
+        self._metrics = metrics
         self.lease = lease
         self._retry = retry
         self._rng = rng
@@ -172,7 +174,7 @@ class WorkQueue:
             uow.work.save_attempt(attempt)
             uow.commit()
         _log_outcome(run, attempt)
-        metrics.current().run_outcome(
+        self._metrics.run_outcome(
             run.status, None if outcome.failure is None else outcome.failure.kind
         )
         return run
@@ -239,7 +241,7 @@ class WorkQueue:
                     "status": run.status.value,
                 },
             )
-        recorder = metrics.current()
+        recorder = self._metrics
         recorder.takeovers(len(reaped))
         for run in reaped:
             recorder.run_outcome(run.status, FailureKind.WORKER_CRASHED)

@@ -31,6 +31,13 @@ class SqlUnitOfWork:
             connection = connection.execution_options(**{WRITE: True})
         connection.begin()
         self._connection = connection
+        self._bind(connection)
+        return self
+
+    def _bind(self, connection: Connection) -> None:
+        """Build the repositories on the transaction's connection. A subclass may override it
+        to build repositories of its own (benchmarks/scheduler.py times the scheduler's), so
+        the connection never has to leave the unit of work."""
         self._accounts = SqlAccountRepository(connection)
         self._keys = SqlKeyRepository(connection)
         self._tasks = SqlTaskRepository(connection)
@@ -38,7 +45,6 @@ class SqlUnitOfWork:
         self._schedules = SqlScheduleRepository(connection)
         self._work = SqlWorkRepository(connection)
         self._deliveries = SqlDeliveryRepository(connection)
-        return self
 
     @property
     def accounts(self) -> SqlAccountRepository:
@@ -68,16 +74,17 @@ class SqlUnitOfWork:
     def deliveries(self) -> SqlDeliveryRepository:
         return self._deliveries
 
-    @property
-    def connection(self) -> Connection:
+    def _bound_connection(self) -> Connection:
+        """The transaction's connection. Private to the store: SQL goes through the
+        repositories, not through a unit of work."""
         assert self._connection is not None, "use the unit of work in a with block"
         return self._connection
 
     def commit(self) -> None:
-        self.connection.commit()
+        self._bound_connection().commit()
 
     def rollback(self) -> None:
-        self.connection.rollback()
+        self._bound_connection().rollback()
 
     def __exit__(
         self,
@@ -85,7 +92,7 @@ class SqlUnitOfWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        connection = self.connection
+        connection = self._bound_connection()
         try:
             if connection.in_transaction():
                 connection.rollback()

@@ -18,8 +18,9 @@ from backbeat.agents.tools.base import Tool, ToolContext, WebFetcher
 from backbeat.config import Settings
 from backbeat.domain.clock import Clock
 from backbeat.domain.failures import AttemptFailed, FailureKind
-from backbeat.ops import metrics
+from backbeat.domain.metrics import NO_METRICS, Recorder
 from backbeat.ops.logs import REDACT
+from backbeat.ops.metrics import model_label
 from backbeat.services.worker import Claim, Outcome, WorkQueue
 from backbeat.worker.db import in_thread
 from backbeat.worker.outbox import OutboxSender
@@ -40,8 +41,10 @@ class Executor:
         tools: Sequence[Tool],
         fetcher: WebFetcher,
         outbox: OutboxSender,
+        metrics: Recorder = NO_METRICS,
     ) -> None:
         self._queue = queue
+        self._metrics = metrics
         self._providers = providers
         self._settings = settings
         self._default_models = _default_model_names(settings)  # for metric labels
@@ -102,8 +105,8 @@ class Executor:
         if route is None or usage.requests == 0:
             return
         cents = cost_in_cents(route, usage)
-        model = metrics.model_label(route.model_name, cents is not None, self._default_models)
-        metrics.current().model_usage(
+        model = model_label(route.model_name, cents is not None, self._default_models)
+        self._metrics.model_usage(
             route.provider_name, model, usage.input_tokens, usage.output_tokens, cents
         )
 
@@ -125,6 +128,7 @@ class Executor:
             fetcher=self._fetcher,
             outbox=self.outbox.for_attempt(run.id, claim.token),
             previous=facts.previous_outputs,
+            metrics=self._metrics,
         )
 
     async def _attempt(

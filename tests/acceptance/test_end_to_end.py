@@ -27,7 +27,7 @@ from tests.acceptance.conftest import Server, cli_json, serving
 from tests.processes import clean_env
 from tests.tools.helpers import LocalSmtpServer, serve_page
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(seconds=30)
 
 OWNER = "owner@label.example"
 TEAMMATE = "manager@label.example"

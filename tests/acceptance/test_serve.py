@@ -23,7 +23,7 @@ from tests.acceptance.conftest import (
 from tests.databases import postgres_database
 from tests.processes import clean_env, free_port
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(seconds=25)
 
 NO_CREDENTIALS = "Exactly one of x-api-key or Authorization must be provided"
 SECRET = "acceptance-secret-" + "k" * 40

@@ -22,7 +22,7 @@ def _at(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=17)
 def test_a_due_task_gets_a_run(tmp_path: Path) -> None:
     env = clean_env(
         BACKBEAT_DATABASE_URL=f"sqlite:///{tmp_path / 'backbeat.db'}",

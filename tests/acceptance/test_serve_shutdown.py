@@ -15,7 +15,7 @@ from tests.acceptance.conftest import cli_json, start_server
 from tests.processes import clean_env
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=13)
 def test_sigterm_drains_the_worker(tmp_path: Path) -> None:
     with FakeModelServer() as models:
         models.script(Delay(2.0), Reply("finished during the shutdown"))

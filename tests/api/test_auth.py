@@ -95,8 +95,8 @@ def test_credentials_are_checked_before_the_body(client: TestClient) -> None:
 
 
 def test_keys_are_stored_only_as_hashes(backbeat: Backbeat, alice: Tenant) -> None:
-    with backbeat.uow() as uow:
-        rows = uow.connection.execute(text("SELECT * FROM api_keys")).all()
+    with backbeat.engine.connect() as connection:
+        rows = connection.execute(text("SELECT * FROM api_keys")).all()
     stored = " ".join(str(value) for row in rows for value in row)
     assert alice.key not in stored
     assert alice.key[10:] not in stored  # only a short hint of the key is kept

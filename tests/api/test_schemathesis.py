@@ -29,9 +29,8 @@ from starlette.testclient import TestClient
 
 from backbeat.asgi import create_app
 from backbeat.domain.ids import new_attempt_id, new_run_id
-from backbeat.domain.models import Run
-from backbeat.domain.runs import RunStatus, Trigger
-from backbeat.store.tables import attempts
+from backbeat.domain.models import Attempt, Run
+from backbeat.domain.runs import AttemptStatus, RunStatus, Trigger
 from backbeat.testing import FakeClock
 from backbeat.wiring import Backbeat
 from tests.api.helpers import create_task
@@ -141,11 +140,13 @@ def add_run(backbeat: Backbeat, task: dict[str, Any], status: RunStatus) -> str:
         finished_at=started + timedelta(minutes=1),
         duration_ms=60_000,
     )
-    attempt_status = "COMPLETED" if status is RunStatus.COMPLETED else "FAILED"
+    attempt_status = (
+        AttemptStatus.COMPLETED if status is RunStatus.COMPLETED else AttemptStatus.FAILED
+    )
     with backbeat.uow(write=True) as uow:
         assert uow.runs.add(run)
-        uow.connection.execute(
-            attempts.insert().values(
+        uow.work.add_attempt(
+            Attempt(
                 id=new_attempt_id(),
                 run_id=run.id,
                 number=1,

@@ -8,7 +8,7 @@ import pytest
 from tests.browser.accessibility import accessibility_problems
 from tests.browser.conftest import Tab
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(seconds=3)
 
 PAGE = """<!doctype html><html lang="en"><head><style>
   body { color: #1f2328; background: #ffffff; font-size: 16px; }

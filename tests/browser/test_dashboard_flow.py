@@ -32,7 +32,7 @@ from backbeat.dashboard.present import LIVE_STATUSES, describe_schedule
 from backbeat.testing.fake_models import Delay, Reply, ToolCallReply
 from tests.browser.conftest import OWNER, Site, Tab
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(seconds=10)
 
 LIVE = {status.value for status in LIVE_STATUSES}
 RUN_TIMEOUT_MS = 30_000  # the run page must reach COMPLETED within this, on a loaded machine

@@ -9,7 +9,7 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
-from sqlalchemy import Table, func, select
+from sqlalchemy import Engine, Table, func, select
 
 from backbeat.domain.ids import new_attempt_id, new_run_id
 from backbeat.domain.models import Account, ApiKey, Artist, Attempt, Organization, Run, Task
@@ -27,6 +27,17 @@ sql_only = pytest.mark.parametrize("backend", ["sqlite", "postgresql"], indirect
 
 ContractUow = SqlUnitOfWork | MemoryUnitOfWork
 UowFactory = Callable[..., ContractUow]
+
+
+class SqlUowFactory:
+    """The SQL backends' `uow`: units of work on one engine, which it carries so that a test
+    helper can read the database beside them (`count_rows`)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def __call__(self, *, write: bool = False) -> SqlUnitOfWork:
+        return SqlUnitOfWork(self.engine, write=write)
 
 
 @dataclass
@@ -152,11 +163,15 @@ def insert_attempt(uow: ContractUow, run_id: str, number: int, **fields: Any) ->
 _MEMORY_TABLES = {"runs": "runs", "dashboard_sessions": "sessions"}
 
 
-def count_rows(uow: ContractUow, table: Table) -> int:
-    """How many rows the table holds, as this transaction sees them."""
-    if isinstance(uow, MemoryUnitOfWork):
-        return len(getattr(uow.read(), _MEMORY_TABLES[table.name]))
-    return int(uow.connection.execute(select(func.count()).select_from(table)).scalar_one())
+def count_rows(uow: UowFactory, table: Table) -> int:
+    """How many committed rows the table holds: on SQL through the factory's engine (a unit
+    of work keeps its connection to itself), in memory through a unit of work of its own."""
+    if isinstance(uow, SqlUowFactory):
+        with uow.engine.connect() as connection:
+            return int(connection.execute(select(func.count()).select_from(table)).scalar_one())
+    with uow() as u:
+        assert isinstance(u, MemoryUnitOfWork)
+        return len(getattr(u.read(), _MEMORY_TABLES[table.name]))
 
 
 def assert_utc(entity: Any) -> None:

@@ -15,9 +15,8 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 
 from backbeat.store.engine import make_engine
-from backbeat.store.uow import SqlUnitOfWork
 from backbeat.testing.memory_store import IntegrityViolation, MemoryStore
-from tests.contract.builders import BACKENDS, UowFactory, World, account, artist
+from tests.contract.builders import BACKENDS, SqlUowFactory, UowFactory, World, account, artist
 from tests.databases import SqliteTemplate, truncate_all
 
 
@@ -58,12 +57,7 @@ def uow(backend: str, request: pytest.FixtureRequest) -> UowFactory:
     """`with uow() as u: …` — a unit of work on this test's database (or memory store)."""
     if backend == "memory":
         return MemoryStore().unit_of_work
-    engine: Engine = request.getfixturevalue("engine")
-
-    def make(*, write: bool = False) -> SqlUnitOfWork:
-        return SqlUnitOfWork(engine, write=write)
-
-    return make
+    return SqlUowFactory(request.getfixturevalue("engine"))
 
 
 @pytest.fixture

@@ -10,13 +10,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Connection, Engine, make_url
+from sqlalchemy import Connection, Engine, make_url, text
 from sqlalchemy.exc import IntegrityError
 
 from backbeat.domain.errors import DatabaseUnavailable
 from backbeat.store.engine import make_engine
 from backbeat.store.uow import SqlUnitOfWork
 from tests.contract.builders import World, account, sql_only
+from tests.databases import engine_with
 
 
 def closed_port() -> int:
@@ -53,37 +54,43 @@ def test_an_unreachable_database_is_unavailable(unreachable: Engine) -> None:
         pass
 
 
+# The victims' sessions are their own engine's (see `engine_with`), named so as to be found.
+VICTIM = "backbeat-test-victim"
+
+
 @sql_only
 def test_a_database_cut_inside_a_repository_is_unavailable(engine: Engine, world: World) -> None:
     ada = account("ada@example.com")
-    with SqlUnitOfWork(engine) as victim, SqlUnitOfWork(engine, write=True) as holder:
-        if engine.dialect.name == "postgresql":  # the session is cut (a restart)
-            _terminate(holder.connection, _backend_pid(victim.connection))
-        else:  # SQLite: another writer holds the lock, and this one will not wait
-            victim.connection.exec_driver_sql("PRAGMA busy_timeout = 0")
-        with pytest.raises(DatabaseUnavailable) as raised:
-            victim.accounts.add(ada)
-        holder.commit()
-    assert raised.value.orig is raised.value.__cause__
-    if engine.dialect.name == "sqlite":
-        assert raised.value.reason == "database is locked"
-    with SqlUnitOfWork(engine) as after:  # the pool hands out a working connection again
-        assert after.accounts.get(world.account.id) == world.account
-        assert after.accounts.get(ada.id) is None
+    postgresql = engine.dialect.name == "postgresql"
+    # SQLite: another writer holds the lock, and the victim will not wait.
+    setting = f"SET application_name = '{VICTIM}'" if postgresql else "PRAGMA busy_timeout = 0"
+    with engine_with(engine, setting) as victims:
+        with SqlUnitOfWork(victims) as victim, SqlUnitOfWork(engine, write=True) as holder:
+            if postgresql:  # the session is cut (a restart)
+                _terminate(engine, VICTIM)
+            with pytest.raises(DatabaseUnavailable) as raised:
+                victim.accounts.add(ada)
+            holder.commit()
+        assert raised.value.orig is raised.value.__cause__
+        if not postgresql:
+            assert raised.value.reason == "database is locked"
+        with SqlUnitOfWork(victims) as after:  # the pool hands out a working connection again
+            assert after.accounts.get(world.account.id) == world.account
+            assert after.accounts.get(ada.id) is None
 
 
 @pytest.mark.parametrize("backend", ["postgresql"], indirect=True)  # SQLite has no session
 def test_a_database_cut_before_commit_is_unavailable(engine: Engine, world: World) -> None:
     ada = account("ada@example.com")
-    with SqlUnitOfWork(engine, write=True) as victim:
-        victim.accounts.add(ada)
-        with SqlUnitOfWork(engine) as killer:
-            _terminate(killer.connection, _backend_pid(victim.connection))
-        with pytest.raises(DatabaseUnavailable):
-            victim.commit()
-    with SqlUnitOfWork(engine) as after:
-        assert after.accounts.get(ada.id) is None
-        assert after.accounts.get(world.account.id) == world.account
+    with engine_with(engine, f"SET application_name = '{VICTIM}'") as victims:
+        with SqlUnitOfWork(victims, write=True) as victim:
+            victim.accounts.add(ada)
+            _terminate(engine, VICTIM)
+            with pytest.raises(DatabaseUnavailable):
+                victim.commit()
+        with SqlUnitOfWork(victims) as after:
+            assert after.accounts.get(ada.id) is None
+            assert after.accounts.get(world.account.id) == world.account
 
 
 @sql_only
@@ -112,9 +119,14 @@ def test_a_refused_constraint_is_not_an_outage(engine: Engine, world: World) -> 
         u.accounts.add(account(world.account.email))
 
 
-def _backend_pid(connection: Connection) -> int:
-    return int(connection.exec_driver_sql("SELECT pg_backend_pid()").scalar_one())
-
-
-def _terminate(connection: Connection, pid: int) -> None:
-    assert connection.exec_driver_sql("SELECT pg_terminate_backend(%s)", (pid,)).scalar_one()
+def _terminate(engine: Engine, application_name: str) -> None:
+    """Cut the one session of this database that goes by `application_name`, from another."""
+    with engine.connect() as connection:
+        terminated = connection.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND application_name = :name"
+            ),
+            {"name": application_name},
+        ).scalars()
+        assert terminated.all() == [True]

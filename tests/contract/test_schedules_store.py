@@ -7,9 +7,13 @@ from datetime import UTC, timedelta
 from uuid import uuid4
 from zoneinfo import ZoneInfo
 
+import pytest
+from sqlalchemy import Engine
+
 from backbeat.domain.models import Task
 from backbeat.store.uow import SqlUnitOfWork
 from tests.contract.builders import T0, UowFactory, World, at, task
+from tests.databases import engine_with
 
 LIMA = ZoneInfo("America/Lima")
 
@@ -40,7 +44,7 @@ def test_claim_due_answers_active_due_tasks_earliest_first(uow: UowFactory, worl
 
 
 def test_claim_due_skips_tasks_another_transaction_holds(
-    backend: str, uow: UowFactory, world: World
+    backend: str, uow: UowFactory, world: World, request: pytest.FixtureRequest
 ) -> None:
     tasks = [task(world.account.id, world.artist.id, next_fire_at=at(-n)) for n in (3, 2, 1)]
     add_tasks(uow, *tasks)
@@ -48,9 +52,12 @@ def test_claim_due_skips_tasks_another_transaction_holds(
     with uow(write=True) as holder:
         assert holder.schedules.claim_due(T0, 2) == tasks[:2]
         if backend == "postgresql":  # SQLite and the memory store serialize writers instead
-            with uow(write=True) as other:
-                assert isinstance(other, SqlUnitOfWork)
-                other.connection.exec_driver_sql("SET LOCAL lock_timeout = '1s'")
+            # Should it wait for the held rows after all, it fails after a second, not never.
+            engine: Engine = request.getfixturevalue("engine")
+            with (
+                engine_with(engine, "SET lock_timeout = '1s'") as waits_1s,
+                SqlUnitOfWork(waits_1s, write=True) as other,
+            ):
                 assert other.schedules.claim_due(T0, 10) == tasks[2:]  # no waiting
 
     with uow(write=True) as u:  # released when the holder's transaction ended

@@ -8,11 +8,13 @@ from uuid import uuid4
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import Engine
 
 from backbeat.domain.errors import DatabaseUnavailable
 from backbeat.domain.models import Task
 from backbeat.store.uow import SqlUnitOfWork
 from tests.contract.builders import T0, UowFactory, World, account, artist, assert_utc, run, task
+from tests.databases import engine_with
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 
@@ -77,7 +79,7 @@ def test_get_unknown_task(uow: UowFactory) -> None:
 
 
 def test_get_for_update_locks_the_row_until_the_transaction_ends(
-    backend: str, uow: UowFactory, world: World
+    backend: str, uow: UowFactory, world: World, request: pytest.FixtureRequest
 ) -> None:
     item = task(world.account.id, world.artist.id)
     with uow(write=True) as u:
@@ -87,9 +89,11 @@ def test_get_for_update_locks_the_row_until_the_transaction_ends(
     with uow(write=True) as holder:
         assert holder.tasks.get(item.id, for_update=True) == item
         if backend == "postgresql":  # SQLite and the memory store serialize writers instead
-            with uow() as other:
-                assert isinstance(other, SqlUnitOfWork)
-                other.connection.exec_driver_sql("SET LOCAL lock_timeout = '50ms'")
+            engine: Engine = request.getfixturevalue("engine")
+            with (
+                engine_with(engine, "SET lock_timeout = '50ms'") as waits_50ms,
+                SqlUnitOfWork(waits_50ms) as other,
+            ):
                 assert other.tasks.get(item.id) == item  # plain reads don't wait
                 with pytest.raises(DatabaseUnavailable, match="lock"):
                     other.tasks.get(item.id, for_update=True)

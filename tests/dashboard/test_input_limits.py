@@ -9,7 +9,7 @@ import time
 import pytest
 from starlette.testclient import TestClient
 
-from backbeat.dashboard.routes import schedule_preview_of
+from backbeat.dashboard.schedule_preview import schedule_preview_of
 from backbeat.domain import cron
 from backbeat.wiring import Backbeat
 from tests.conftest import Tenant

@@ -59,7 +59,7 @@ from tests.faults.stack import (
     wait_until,
 )
 
-pytestmark = [pytest.mark.slow, pytest.mark.postgres]
+pytestmark = [pytest.mark.slow(seconds=75), pytest.mark.postgres]
 
 OUTAGE_SECONDS = float(os.environ.get("BACKBEAT_TEST_OUTAGE_SECONDS", "20"))
 RECOVERY_SECONDS = 5.0

@@ -35,7 +35,7 @@ from tests.acceptance.test_end_to_end import (
 from tests.faults.smtp import HANG, FaultySmtpServer, serve_env
 from tests.worker.processes import WorkerProcess, start_worker
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(seconds=75)
 
 SEND = {"to": [OWNER], "subject": "Weekly pulse", "body": "The weekly pulse."}
 FINAL = "Done."

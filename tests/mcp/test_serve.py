@@ -18,7 +18,7 @@ from tests.acceptance.conftest import Server, serving
 from tests.mcp.flow import a_task_through_every_tool
 from tests.mcp.processes import Member, database_env, make_members
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(seconds=20)
 
 INITIALIZE = {
     "jsonrpc": "2.0",

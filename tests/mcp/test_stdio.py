@@ -18,7 +18,7 @@ from mcp.client.stdio import stdio_client
 from tests.mcp.flow import a_task_through_every_tool
 from tests.mcp.processes import Member, database_env, make_members
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(seconds=30)
 
 COMMAND = [sys.executable, "-m", "backbeat", "mcp"]
 

@@ -194,9 +194,9 @@ def test_a_runs_life_in_the_logs_with_no_secret(
             clock.set(FIRE + timedelta(milliseconds=250))
             assert backbeat.scheduler.tick(clock.now()).runs_created == 1
             assert asyncio.run(_work(worker, clock, 4)) == [1, 1, 0, 0]
-            with backbeat.uow() as uow:
-                rows = uow.connection.exec_driver_sql("SELECT id, status FROM runs").all()
-                recorded = uow.connection.exec_driver_sql(
+            with backbeat.engine.connect() as connection:
+                rows = connection.exec_driver_sql("SELECT id, status FROM runs").all()
+                recorded = connection.exec_driver_sql(
                     "SELECT error FROM attempts UNION ALL SELECT error FROM runs"
                     " UNION ALL SELECT error FROM deliveries"
                 ).all()

@@ -46,9 +46,10 @@ Labels = dict[str, str]
 
 
 @pytest.fixture(autouse=True)
-def fresh_metrics() -> Iterator[metrics.Metrics]:
-    """Every test counts from zero, in this process's memory, and leaves it that way."""
-    yield metrics.configure(None)
+def in_memory_after() -> Iterator[None]:
+    """A test that puts this process in multiprocess mode leaves it in memory again. (Each
+    wired Backbeat counts from zero into metrics of its own.)"""
+    yield
     metrics.configure(None)
 
 
@@ -88,8 +89,9 @@ def caller_of(backbeat: Backbeat, tenant: Tenant) -> Caller:
 
 
 def runs_of(backbeat: Backbeat, task_id: UUID) -> list[Run]:
+    with backbeat.engine.connect() as connection:
+        ids = connection.exec_driver_sql("SELECT id FROM runs ORDER BY created_at").scalars().all()
     with backbeat.uow() as uow:
-        ids = uow.connection.exec_driver_sql("SELECT id FROM runs ORDER BY created_at").scalars()
         found = [uow.runs.get(run_id) for run_id in ids]
     return [r for r in found if r is not None and r.task_id == task_id]
 
@@ -330,9 +332,10 @@ def test_a_route_with_parameters_or_a_mount_is_labelled_by_its_template() -> Non
     async def files(scope: Scope, receive: Receive, send: Send) -> None:
         await PlainTextResponse("file")(scope, receive, send)
 
+    recorder = metrics.Metrics()
     app = Starlette(
         routes=[StarletteRoute("/things/{thing_id}", thing), Mount("/files", app=files)],
-        middleware=[Middleware(MetricsMiddleware)],
+        middleware=[Middleware(MetricsMiddleware, metrics=recorder)],
     )
     with TestClient(app) as client:
         assert client.get("/things/t-123").text == "t-123"
@@ -341,7 +344,7 @@ def test_a_route_with_parameters_or_a_mount_is_labelled_by_its_template() -> Non
         assert client.get("/files/a/b/secret.txt").status_code == 200
         assert client.get("/elsewhere/t-1").status_code == 404
 
-    recorded = metrics.current().http_requests
+    recorded = recorder.http_requests
     seen = {
         (s.labels["route"], s.labels["method"], s.labels["status"]): s.value
         for family in recorded.collect()
@@ -390,8 +393,8 @@ def test_processes_sharing_a_metrics_dir_add_up_in_one_scrape(
     from tests.conftest import make_backbeat
 
     directory = tmp_path / "metrics"
-    metrics.configure(directory)  # this process serves the API
-    backbeat = make_backbeat(sqlite_url, clock, metrics_dir=directory)
+    served = metrics.configure(directory)  # this process serves the API
+    backbeat = make_backbeat(sqlite_url, clock, metrics=served, metrics_dir=directory)
     try:
         record_in_another_process(directory, 2)  # say, a scheduler
         record_in_another_process(directory, 3)  # and a worker
@@ -412,7 +415,9 @@ def test_processes_sharing_a_metrics_dir_add_up_in_one_scrape(
 
         # The API process restarts: the exited processes' files are folded into an
         # archive and removed, and no counter goes backwards.
-        metrics.configure(directory)
+        backbeat.close()
+        restarted = metrics.configure(directory)
+        backbeat = make_backbeat(sqlite_url, clock, metrics=restarted, metrics_dir=directory)
         names = sorted(path.name for path in directory.glob("*.db"))
         mine = os.getpid()
         assert names == sorted(
@@ -446,8 +451,8 @@ def test_a_scheduler_process_counts_into_the_api_process_scrape(
     from tests.conftest import make_backbeat
 
     directory = tmp_path / "metrics"
-    metrics.configure(directory)
-    backbeat = make_backbeat(sqlite_url, clock, metrics_dir=directory)
+    served = metrics.configure(directory)
+    backbeat = make_backbeat(sqlite_url, clock, metrics=served, metrics_dir=directory)
     env = clean_env(BACKBEAT_DATABASE_URL=sqlite_url, BACKBEAT_METRICS_DIR=str(directory))
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     scheduler = subprocess.Popen(

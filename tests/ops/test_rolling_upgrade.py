@@ -56,7 +56,7 @@ from backbeat.testing.fake_models import FakeModelServer
 from tests.databases import postgres_database
 from tests.processes import clean_env, free_port
 
-pytestmark = [pytest.mark.slow, pytest.mark.postgres]
+pytestmark = [pytest.mark.slow(seconds=115), pytest.mark.postgres]
 
 NEW_ROOT = Path(backbeat.__file__).resolve().parents[1]
 VERSIONS = Path("backbeat", "store", "migrations", "versions")
@@ -78,7 +78,7 @@ SCHEDULE = "0,1 9 * * *"  # exactly two fires in the test: 09:00 and 09:01 (virt
 LEAD_SECONDS = 30.0  # real seconds from fixing the clock to the first fire: the setup's budget
 NEW_SKEW = timedelta(seconds=3)  # new processes' clocks run ahead (see Fleet.start)
 MODEL_DELAY = 0.3  # seconds per model answer: runs overlap, so both workers get some
-STARTUP_TIMEOUT = 30.0
+STARTUP_TIMEOUT = 60.0
 STOP_TIMEOUT = 45.0  # > BACKBEAT_SHUTDOWN_GRACE_SECONDS (30), the drain of a stopping worker
 CLI_TIMEOUT = 60.0
 TERMINAL = {"COMPLETED", "FAILED", "CRASHED", "SYSTEM_FAILURE", "CANCELED"}

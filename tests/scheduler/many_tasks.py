@@ -24,6 +24,5 @@ def create_identical_tasks(backbeat: Backbeat, tenant: Tenant, count: int, sched
     draft = TaskDraft("Pulse 0", "Analyse genre trends", schedule, tenant.artist_id)
     first = backbeat.tasks.create(caller, draft).task
     copies = [asdict(replace(first, id=uuid4(), title=f"Pulse {n}")) for n in range(1, count)]
-    with backbeat.uow(write=True) as uow:
-        uow.connection.execute(insert(tasks), copies)  # a Task's fields are its columns
-        uow.commit()
+    with backbeat.engine.begin() as connection:
+        connection.execute(insert(tasks), copies)  # a Task's fields are its columns

@@ -41,11 +41,12 @@ def patch(backbeat: Backbeat, tenant: Tenant, task_id: UUID, **fields: Any) -> N
 
 def all_runs(backbeat: Backbeat, task_id: UUID) -> list[Run]:
     """The task's runs, oldest fire first, in full."""
-    with backbeat.uow() as uow:
-        ids = uow.connection.execute(
+    with backbeat.engine.connect() as connection:
+        ids = connection.scalars(
             text("SELECT id FROM runs WHERE task_id = :t ORDER BY scheduled_for"),
-            {"t": task_id.hex if uow.connection.dialect.name == "sqlite" else task_id},
-        ).scalars()
+            {"t": task_id.hex if connection.dialect.name == "sqlite" else task_id},
+        ).all()
+    with backbeat.uow() as uow:
         found = [uow.runs.get(run_id) for run_id in ids]
     return [run for run in found if run is not None]
 

@@ -3,26 +3,15 @@ times, moves their cursors on, and counts them (backbeat_fires_over_plan_total).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
-
 from backbeat.domain.plans import Plan
-from backbeat.ops import metrics
 from backbeat.testing import FakeClock
 from backbeat.wiring import Backbeat
 from tests.conftest import Tenant
 from tests.scheduler.test_dispatch import all_runs, at, new_task, patch, tick_at
 
 
-@pytest.fixture(autouse=True)
-def fresh_metrics() -> Iterator[metrics.Metrics]:
-    yield metrics.configure(None)
-    metrics.configure(None)
-
-
-def over_plan() -> float:
-    value = metrics.current().registry.get_sample_value("backbeat_fires_over_plan_total")
+def over_plan(backbeat: Backbeat) -> float:
+    value = backbeat.metrics.registry.get_sample_value("backbeat_fires_over_plan_total")
     return value or 0.0
 
 
@@ -43,7 +32,7 @@ def test_the_oldest_tasks_keep_their_slots(
     assert report.over_plan == 1
     counts = [len(all_runs(backbeat, task)) for task in (oldest, middle, newest, bobs)]
     assert counts == [1, 1, 0, 1]
-    assert over_plan() == 1
+    assert over_plan(backbeat) == 1
     with backbeat.uow() as uow:  # the cursor moved on: the fire is not kept for later
         task = uow.tasks.get(newest)
     assert task is not None
@@ -52,7 +41,7 @@ def test_the_oldest_tasks_keep_their_slots(
     patch(backbeat, alice, oldest, enabled=False)  # a slot comes free
     assert tick_at(backbeat, clock, "2026-01-13T09:00:00Z").runs_created == 3
     assert len(all_runs(backbeat, newest)) == 1
-    assert over_plan() == 1
+    assert over_plan(backbeat) == 1
 
 
 def test_a_task_too_frequent_for_the_plan_does_not_fire(

@@ -35,7 +35,7 @@ from tests.databases import postgres_database
 from tests.processes import clean_env
 from tests.scheduler.many_tasks import create_identical_tasks
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(seconds=5)
 
 TASKS = 1_000
 DRIVERS = ("A", "B", "C", "D")

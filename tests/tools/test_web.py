@@ -23,7 +23,8 @@ import pytest
 from backbeat.agents.tools import web
 from backbeat.agents.tools.base import FetchedPage
 from backbeat.agents.tools.html_text import html_to_text
-from backbeat.agents.tools.web import HttpFetcher, non_public_reason
+from backbeat.agents.tools.web import HttpFetcher
+from backbeat.agents.tools.web_addresses import non_public_reason
 from tests.tools import tls_material
 from tests.tools.helpers import LocalHttpServer, fake_resolver, raises_tool_error, run, send
 

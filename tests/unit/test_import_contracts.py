@@ -7,7 +7,9 @@
 - the domain imports no framework and nothing of Backbeat outside the domain (but the
   release's version number);
 - the doors and the edge call services: they import neither the store nor SQLAlchemy, and
-  open no unit of work.
+  open no unit of work;
+- services count metrics through the port the wiring hands them, never a process-global;
+- no module outside the migrations is over 400 lines.
 """
 
 from __future__ import annotations
@@ -156,5 +158,42 @@ def test_no_door_opens_a_unit_of_work(door: str) -> None:
         for name, path in modules(door)
         for node in ast.walk(ast.parse(path.read_text(), str(path)))
         if isinstance(node, ast.Attribute) and node.attr in ("uow", "connection")
+    )
+    assert found == []
+
+
+def test_services_record_metrics_through_the_port_they_are_handed() -> None:
+    """Services count through the domain's `Recorder` given at wiring: they import neither
+    the Prometheus implementation (`backbeat.ops`) nor prometheus_client."""
+    found = sorted(
+        f"{name} imports {target}"
+        for name, path in modules("backbeat.services")
+        for target in imported(path)
+        if within(target, "backbeat.ops") or within(target, "prometheus_client")
+    )
+    assert found == []
+
+
+def test_nothing_records_into_a_process_global() -> None:
+    found = sorted(
+        f"{name}:{node.lineno}"
+        for name, path in modules()
+        for node in ast.walk(ast.parse(path.read_text(), str(path)))
+        if isinstance(node, ast.Attribute)
+        and node.attr == "current"
+        and isinstance(node.value, ast.Name)
+        and node.value.id == "metrics"
+    )
+    assert found == []
+
+
+LONGEST_MODULE = 400  # lines; migrations are history, not read as code
+
+
+def test_no_module_is_over_400_lines() -> None:
+    found = sorted(
+        f"{name}: {lines} lines"
+        for name, path in modules()
+        if (lines := len(path.read_text().splitlines())) > LONGEST_MODULE
     )
     assert found == []

@@ -87,7 +87,14 @@ def make_harness(
     config = backbeat.settings.model_copy(
         update={"anthropic_api_key": SecretStr("sk-test"), **settings}
     )
-    queue = WorkQueue(backbeat.uow, clock, lease=lease, retry=RetryPolicy(), rng=random.Random(7))
+    queue = WorkQueue(
+        backbeat.uow,
+        clock,
+        lease=lease,
+        retry=RetryPolicy(),
+        rng=random.Random(7),
+        metrics=backbeat.metrics,
+    )
     mailer = RecordingMailer()
     outbox = OutboxSender(make_outbox(backbeat, config, timedelta(seconds=10)), mailer)
     executor = Executor(
@@ -98,6 +105,7 @@ def make_harness(
         tools=TOOLS,
         fetcher=StaticFetcher(),
         outbox=outbox,
+        metrics=backbeat.metrics,
     )
     worker = Worker(
         queue,

@@ -40,7 +40,7 @@ from tests.conftest import SECRET, Tenant, make_tenant
 from tests.databases import postgres_database
 from tests.worker.processes import start_worker, wait_until
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(seconds=5)
 
 LEASE_SECONDS = 5
 SLOW_REPLY_SECONDS = 30.0  # far longer than the test: the killed worker never gets an answer

@@ -48,7 +48,7 @@ from tests.conftest import Tenant, make_backbeat, make_tenant
 from tests.databases import postgres_database
 from tests.worker.processes import WorkerProcess, start_worker, wait_until
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(seconds=14)
 
 WORKERS = 3
 CONCURRENCY = 4
@@ -102,9 +102,8 @@ def create_tasks(backbeat: Backbeat, tenant: Tenant) -> list[UUID]:
         replace(first, id=uuid4(), title=f"Task {n:03d}", prompt=prompt_of(n))
         for n in range(1, TASKS)
     ]
-    with backbeat.uow(write=True) as uow:
-        uow.connection.execute(insert(tasks), [asdict(task) for task in copies])
-        uow.commit()
+    with backbeat.engine.begin() as connection:
+        connection.execute(insert(tasks), [asdict(task) for task in copies])
     return [first.id, *(task.id for task in copies)]
 
 
@@ -127,8 +126,8 @@ def all_runs(backbeat: Backbeat, run_ids: list[str]) -> list[Run]:
 def finished(backbeat: Backbeat) -> int:
     final = [status.value for status in RunStatus if status.is_final]
     query = select(func.count()).select_from(runs_table).where(runs_table.c.status.in_(final))
-    with backbeat.uow() as uow:
-        return int(uow.connection.execute(query).scalar_one())
+    with backbeat.engine.connect() as connection:
+        return int(connection.execute(query).scalar_one())
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from uuid import UUID
 
 from backbeat.agents.base import ToolSpec
 from backbeat.domain.deliveries import DeliveryStatus, SendResult
+from backbeat.domain.metrics import NO_METRICS, Recorder
 
 
 class ToolError(Exception):
@@ -85,6 +86,7 @@ class ToolContext:
     previous: list[dict[str, Any]] = field(default_factory=list)  # earlier outputs, read once
     emails_refused: list[dict[str, Any]] = field(default_factory=list)
     pages_fetched: list[dict[str, Any]] = field(default_factory=list)
+    metrics: Recorder = NO_METRICS
 
 
 class Tool(Protocol):

@@ -14,7 +14,6 @@ from typing import Any
 from backbeat.agents.base import ToolSpec
 from backbeat.agents.tools.base import DeliveryReport, Tool, ToolContext, ToolError
 from backbeat.domain.deliveries import DeliveryStatus
-from backbeat.ops import metrics
 
 MAX_PAGE_CHARS = 20_000  # of a fetched page's text, per call
 MAX_PROFILE_CHARS = 20_000
@@ -242,7 +241,7 @@ async def _send_email(context: ToolContext, arguments: dict[str, Any]) -> str:
             allowed.append((key, team[key]))
     for address, reason in refused:
         context.emails_refused.append({"to": address, "subject": subject, "reason": reason})
-    metrics.current().emails(refused=len(refused))
+    context.metrics.emails(refused=len(refused))
     refusal = (
         "Refused (Backbeat only emails the task owner and members of the owning account's "
         "organization): " + "; ".join(f"{address} ({reason})" for address, reason in refused)

@@ -64,6 +64,6 @@ class QueueCollector:
 @router.get("/metrics", include_in_schema=False)
 def scrape(request: Request) -> Response:
     encoder, content_type = choose_encoder(request.headers.get("accept", ""))
-    sources = metrics.current().collectors()
+    sources = backbeat(request).metrics.collectors()
     body = encoder(metrics.Scrape(*sources, QueueCollector(backbeat(request))))
     return Response(body, media_type=content_type)
