@@ -79,7 +79,7 @@ class Backbeat:
 def build_worker(backbeat: Backbeat, *, worker_id: str | None = None) -> Worker:
     """A worker over this Backbeat's database, with the configured providers and tools."""
     # Imported here: a process that runs no worker (a scheduler, the CLI) need not load them.
-    from backbeat.agents.routing import Providers
+    from backbeat.agents.routing import Providers, configured_providers
     from backbeat.agents.tools.email import mailer_from_settings
     from backbeat.agents.tools.registry import TOOLS
     from backbeat.agents.tools.web import HttpFetcher
@@ -91,9 +91,13 @@ def build_worker(backbeat: Backbeat, *, worker_id: str | None = None) -> Worker:
     # The model SDKs take seconds to import. Providers imports them on first use, which in a
     # worker is inside the event loop, at its first attempt: the loop would stall there,
     # renewing no lease, long enough on a busy machine for other workers to take its runs
-    # over. Load them now, before the loop claims anything.
-    for sdk in ("backbeat.agents.anthropic", "backbeat.agents.openai"):
-        importlib.import_module(sdk)
+    # over. Load them now, before the loop claims anything: only those of the configured
+    # providers (a runtime without, say, an Anthropic key never routes a run to Anthropic, and
+    # each SDK costs a second or more of CPU to import in every worker process).
+    sdks = {"anthropic": "backbeat.agents.anthropic", "openai": "backbeat.agents.openai"}
+    sdks["compatible"] = sdks["openai"]  # OpenAI-compatible endpoints go through its SDK
+    for name in configured_providers(backbeat.settings):
+        importlib.import_module(sdks[name])
     # Likewise the price table (about 0.2 s to load on first use).
     from backbeat.agents.base import Usage
     from backbeat.agents.pricing import cost_in_cents

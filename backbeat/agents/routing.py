@@ -146,25 +146,29 @@ class Providers:
             await provider.aclose()
 
     def _create(self, name: ProviderName) -> ModelProvider:
-        # Imported here: the SDKs take seconds to import, and resolve() needs neither.
-        from backbeat.agents.anthropic import AnthropicProvider
-        from backbeat.agents.openai import OpenAIProvider
-
+        # Each SDK imported here, only when its provider is configured: they take seconds to
+        # import, and resolve() needs neither (the worker loads the configured ones at start).
         settings = self._settings
         if name == "anthropic":
             key = _secret(settings.anthropic_api_key)
             if key is None:
                 raise _configuration(_missing("anthropic"))
+            from backbeat.agents.anthropic import AnthropicProvider
+
             return AnthropicProvider(key, settings.anthropic_base_url)
         if name == "openai":
             key = _secret(settings.openai_api_key)
             if key is None:
                 raise _configuration(_missing("openai"))
-            return OpenAIProvider(key, settings.openai_base_url, name="openai")
-        base_url = (settings.compatible_base_url or "").strip()
-        if not base_url:
-            raise _configuration(_missing("compatible"))
-        return OpenAIProvider(_secret(settings.compatible_api_key), base_url, name="compatible")
+            base_url: str | None = settings.openai_base_url
+        else:
+            base_url = (settings.compatible_base_url or "").strip()
+            if not base_url:
+                raise _configuration(_missing("compatible"))
+            key = _secret(settings.compatible_api_key)
+        from backbeat.agents.openai import OpenAIProvider
+
+        return OpenAIProvider(key, base_url, name="openai" if name == "openai" else "compatible")
 
 
 def _direct(provider: ProviderName, name: str, settings: Settings) -> Route:

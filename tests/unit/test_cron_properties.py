@@ -104,13 +104,25 @@ def _changes(zone: str) -> list[datetime]:
     from zoneinfo import ZoneInfo
 
     tz, found = ZoneInfo(zone), []
-    moment = datetime(2025, 1, 1, tzinfo=UTC)
-    offset = moment.astimezone(tz).utcoffset()
-    while moment.year < 2031:
-        moment += timedelta(minutes=30)  # every change in these zones is on a half hour
-        if moment.astimezone(tz).utcoffset() != offset:
-            offset = moment.astimezone(tz).utcoffset()
-            found.append(moment)
+
+    def offset(moment: datetime) -> timedelta | None:
+        return moment.astimezone(tz).utcoffset()
+
+    day = datetime(2025, 1, 1, tzinfo=UTC)
+    while day.year < 2031:
+        following = day + timedelta(days=1)
+        if offset(following) != offset(day):  # one change that day (never two)
+            # Every change in these zones is on a half hour: the first half hour at the new
+            # offset, by bisection over the day's 48.
+            low, high = 0, 48  # offset(day + low slots) is the old one, at high the new
+            while high - low > 1:
+                middle = (low + high) // 2
+                if offset(day + timedelta(minutes=30 * middle)) == offset(day):
+                    low = middle
+                else:
+                    high = middle
+            found.append(day + timedelta(minutes=30 * high))
+        day = following
     return found
 
 
