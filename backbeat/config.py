@@ -131,6 +131,24 @@ class Settings(BaseSettings):
         5, gt=0, description="How often a worker looks for deliveries due for another try."
     )
 
+    # Webhooks (Standard Webhooks: signed, at least once, retried for about a day).
+    public_url: str | None = Field(
+        None,
+        description="Where people reach this Backbeat (https://backbeat.example.com): links "
+        "to run pages in webhook events.",
+    )
+    webhook_allow_private: bool = Field(
+        False, description="Let webhook endpoints be private, loopback or link-local addresses."
+    )
+    webhook_timeout_seconds: float = Field(
+        10, gt=0, description="How long an endpoint has to answer one try."
+    )
+    webhook_retry_seconds: str = Field(
+        "5,300,1800,7200,18000,36000,36000",
+        description="Waits before each retry of a webhook event, in seconds, comma-separated "
+        "(one try at once, then one per wait).",
+    )
+
     # Plans (off unless an operator gives an account one: `backbeat accounts set-plan`).
     billing_url: str | None = Field(
         None, description="`billingUrl` in 402 plan_limit answers: where an account upgrades."
@@ -155,6 +173,21 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
+
+    @field_validator("webhook_retry_seconds")
+    @classmethod
+    def _check_retry_seconds(cls, value: str) -> str:
+        try:
+            waits = [float(item) for item in value.split(",") if item.strip()]
+        except ValueError:
+            raise ValueError("a comma-separated list of seconds, such as 5,300,1800") from None
+        if any(wait < 0 for wait in waits):
+            raise ValueError("waits cannot be negative")
+        return value
+
+    @property
+    def webhook_retry_waits(self) -> tuple[float, ...]:
+        return tuple(float(item) for item in self.webhook_retry_seconds.split(",") if item.strip())
 
     def secret_values(self) -> list[str]:
         """Every configured secret, for the log redactor (the values never get logged)."""

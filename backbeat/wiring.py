@@ -25,7 +25,9 @@ from backbeat.services.runs import RunService
 from backbeat.services.scheduler import Scheduler, SchedulerPolicy
 from backbeat.services.stats import StatsService
 from backbeat.services.tasks import TaskService
+from backbeat.services.webhooks import RunEvents, WebhookService
 from backbeat.store.engine import make_engine
+from backbeat.store.sealing import AesSecretBox
 from backbeat.store.uow import SqlUnitOfWork
 
 if TYPE_CHECKING:
@@ -66,8 +68,14 @@ class Backbeat:
     # Checks presented keys with the secret of the settings held now (`serve` replaces them).
     keys: KeyService = field(init=False)
 
+    # Seals the secrets accounts give (webhook signing secrets), under the same secret.
+    box: AesSecretBox = field(init=False)
+    webhooks: WebhookService = field(init=False)
+
     def __post_init__(self) -> None:
         self.keys = KeyService(self.uow, self.clock, lambda: self.settings.secret)
+        self.box = AesSecretBox(lambda: self.settings.secret)
+        self.webhooks = WebhookService(self.uow, self.clock, self.box)
 
     def uow(self, write: bool = False) -> SqlUnitOfWork:
         return SqlUnitOfWork(self.engine, write=write)
@@ -87,6 +95,7 @@ def build_worker(backbeat: Backbeat, *, worker_id: str | None = None) -> Worker:
     from backbeat.worker.executor import Executor
     from backbeat.worker.loop import Worker
     from backbeat.worker.outbox import OutboxSender
+    from backbeat.worker.webhooks import WebhookPoster
 
     # The model SDKs take seconds to import. Providers imports them on first use, which in a
     # worker is inside the event loop, at its first attempt: the loop would stall there,
@@ -114,6 +123,7 @@ def build_worker(backbeat: Backbeat, *, worker_id: str | None = None) -> Worker:
         lease=timedelta(seconds=settings.lease_seconds),
         retry=RetryPolicy(),
         metrics=backbeat.metrics,
+        events=RunEvents(settings.public_url),
     )
     executor = Executor(
         queue,
@@ -126,7 +136,14 @@ def build_worker(backbeat: Backbeat, *, worker_id: str | None = None) -> Worker:
             max_bytes=settings.fetch_max_bytes,
             timeout_seconds=settings.fetch_timeout_seconds,
         ),
-        outbox=OutboxSender(outbox, mailer),
+        outbox=OutboxSender(
+            outbox,
+            mailer,
+            WebhookPoster(
+                allow_private=settings.webhook_allow_private,
+                timeout_seconds=settings.webhook_timeout_seconds,
+            ),
+        ),
         metrics=backbeat.metrics,
     )
     worker = Worker(
@@ -157,6 +174,11 @@ def make_outbox(backbeat: Backbeat, settings: Settings, longest_send: timedelta)
         # its sender: it counts as unconfirmed.
         sending_for=2 * longest_send,
         metrics=backbeat.metrics,
+        webhook_plan=RetryPlan.schedule(
+            tuple(timedelta(seconds=wait) for wait in settings.webhook_retry_waits)
+        ),
+        webhook_sending_for=timedelta(seconds=2 * settings.webhook_timeout_seconds),
+        box=backbeat.box,
     )
 
 
@@ -186,6 +208,7 @@ def build(
     one of a long-running process); by default a fresh, in-memory set of its own."""
     clock = clock or SystemClock(settings.clock_start)
     metrics = metrics or Metrics()
+    events = RunEvents(settings.public_url)
     engine = engine or make_engine(settings.database_url, pool_size=settings.db_pool_size)
     schedule_changed = threading.Event()
     runs_queued = Notifier()
@@ -203,8 +226,16 @@ def build(
             on_schedule_change=schedule_changed.set,
             billing_url=settings.billing_url,
             metrics=metrics,
+            events=events,
         ),
-        runs=RunService(uow, clock, run_defaults(settings), on_queued=runs_queued, metrics=metrics),
+        runs=RunService(
+            uow,
+            clock,
+            run_defaults(settings),
+            on_queued=runs_queued,
+            metrics=metrics,
+            events=events,
+        ),
         admin=AdminService(uow, clock, lambda: settings.secret),
         scheduler=Scheduler(uow, clock, scheduler_policy(settings), metrics=metrics),
         lookups=LookupService(uow, clock),

@@ -10,15 +10,21 @@ from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel, TypeAdapter
 
 from backbeat import __version__
+from backbeat.api import webhook_docs
 from backbeat.api.docs import RESPONSE_MODELS
 from backbeat.api.routes import metrics as metrics_routes
-from backbeat.api.routes import ops, runs, tasks
+from backbeat.api.routes import ops, runs, tasks, webhooks
 from backbeat.edge.requests import (
     CancelRunRequest,
     CreateTaskRequest,
     DeleteTaskRequest,
     TriggerRunRequest,
     UpdateTaskRequest,
+)
+from backbeat.edge.webhooks import (
+    CreateWebhookRequest,
+    EnableWebhookRequest,
+    RotateWebhookRequest,
 )
 
 DESCRIPTION = """\
@@ -36,6 +42,9 @@ REQUEST_MODELS: list[type[BaseModel]] = [
     DeleteTaskRequest,
     TriggerRunRequest,
     CancelRunRequest,
+    CreateWebhookRequest,
+    RotateWebhookRequest,
+    EnableWebhookRequest,
 ]
 
 
@@ -54,6 +63,7 @@ def mount(app: FastAPI) -> None:
     """The API's routes, and the OpenAPI document built from them."""
     app.include_router(tasks.router)
     app.include_router(runs.router)
+    app.include_router(webhooks.router)  # /api/webhooks: an extension
     app.include_router(metrics_routes.router)  # /metrics: no auth, no tenant data
     app.include_router(ops.router)  # /healthz, /readyz: no auth, no tenant data
 
@@ -75,7 +85,7 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
     )
     components = schema.setdefault("components", {})
     schemas = components.setdefault("schemas", {})
-    for model in [*REQUEST_MODELS, *RESPONSE_MODELS]:
+    for model in [*REQUEST_MODELS, *RESPONSE_MODELS, *webhook_docs.RESPONSE_MODELS]:
         body = TypeAdapter(model).json_schema(ref_template="#/components/schemas/{model}")
         schemas.update(body.pop("$defs", {}))
         schemas[model.__name__] = body

@@ -15,3 +15,12 @@ async def json_body(request: Request) -> Any:
 
 
 BodyDep = Annotated[Any, Depends(json_body)]
+
+
+async def optional_json_body(request: Request) -> Any:
+    """A body that may be left out: none (or only whitespace) reads as `{}`."""
+    raw = await request.body()
+    return {} if not raw.strip() else parse_json(raw)
+
+
+OptionalBodyDep = Annotated[Any, Depends(optional_json_body)]

@@ -1,11 +1,11 @@
 """The `backbeat` command, assembled from its parts: the processes and operator commands, the
-admin commands (accounts, orgs, artists, keys), and tasks and runs."""
+admin commands (accounts, orgs, artists, keys), and tasks, runs and webhooks."""
 
 from __future__ import annotations
 
 import typer
 
-from backbeat.cli import admin, mcp, processes, runs, tasks
+from backbeat.cli import admin, mcp, processes, runs, tasks, webhooks
 from backbeat.cli.common import main_options
 
 app = typer.Typer(help="Backbeat: scheduled AI-agent tasks for music teams.", no_args_is_help=True)
@@ -17,6 +17,7 @@ app.add_typer(admin.artists_app, name="artists")
 app.add_typer(admin.keys_app, name="keys")
 app.add_typer(tasks.tasks_app, name="tasks")
 app.add_typer(runs.runs_app, name="runs")
+app.add_typer(webhooks.webhooks_app, name="webhooks")
 app.add_typer(mcp.app)  # mcp: the MCP server over stdio
 
 

@@ -1,7 +1,9 @@
-"""Task forms, validated by the API's own request models: a person reads the API's messages."""
+"""Task forms, validated by the API's own request models: a person reads the API's messages.
+And the choices the form offers: artists by name."""
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
@@ -9,6 +11,7 @@ from uuid import UUID
 from backbeat.domain.errors import InvalidInput
 from backbeat.edge.requests import CreateTaskRequest, UpdateTaskRequest
 from backbeat.edge.validation import validate
+from backbeat.services.lookups import ArtistChoice
 from backbeat.services.tasks import TaskDraft, TaskPatch, TaskView
 
 FIELDS = ("title", "prompt", "schedule", "timezone", "model", "artist_account_id")
@@ -83,3 +86,36 @@ def check_schedule(schedule: str, timezone: str) -> None:
     if timezone.strip():
         data["timezone"] = timezone
     validate(UpdateTaskRequest, data)
+
+
+@dataclass(frozen=True, slots=True)
+class ArtistOption:
+    """One entry of the artist list: the id the form posts, and the name it shows."""
+
+    value: str
+    label: str
+
+
+def artist_options(choices: list[ArtistChoice]) -> list[ArtistOption]:
+    """The artists to choose from, by name; two of the same name also show the start of
+    their ids, to tell them apart."""
+    counts = Counter(choice.name.casefold() for choice in choices)
+    return [
+        ArtistOption(
+            str(choice.artist_id),
+            choice.name
+            if counts[choice.name.casefold()] == 1
+            else f"{choice.name} ({str(choice.artist_id)[:8]})",
+        )
+        for choice in choices
+    ]
+
+
+def kept_artist(
+    options: list[ArtistOption], artist_id: UUID, name: str | None
+) -> ArtistOption | None:
+    """A task's artist when it is no longer one to choose from (an organization left, say):
+    the form shows it rather than quietly offering another; None when it can be chosen."""
+    if any(option.value == str(artist_id) for option in options):
+        return None
+    return ArtistOption(str(artist_id), f"{name or artist_id} (current; no longer available)")

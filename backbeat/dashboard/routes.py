@@ -12,7 +12,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from backbeat.dashboard import run_pages, schedule_preview, session_pages, task_pages
-from backbeat.dashboard.web import DashboardRoute, PageNotFound, static_response
+from backbeat.dashboard.templating import MissingStatic, static_response
+from backbeat.dashboard.web import DashboardRoute, PageNotFound
 
 router = APIRouter(route_class=DashboardRoute, include_in_schema=False)
 router.include_router(session_pages.router)
@@ -26,7 +27,10 @@ router.include_router(run_pages.router)
 
 @router.get("/dashboard/static/{name}")
 def static_file(request: Request, name: str) -> Response:
-    return static_response(request, name)
+    try:
+        return static_response(request, name)
+    except MissingStatic:
+        raise PageNotFound("There is no such file.") from None
 
 
 @router.get("/dashboard/{rest:path}")

@@ -7,7 +7,7 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from backbeat.dashboard import present
+from backbeat.dashboard import present, times
 from backbeat.dashboard.dependencies import FormDep, ViewerDep
 from backbeat.dashboard.web import DashboardRoute, PageNotFound, page, redirect
 from backbeat.domain.clock import iso_utc
@@ -46,12 +46,15 @@ def _run_page(
     request: Request, viewer: Viewer, run: Run, *, error: str | None = None, status: int = 200
 ) -> Response:
     output = run_output(run.output if isinstance(run.output, dict) else None, run.deliveries) or {}
+    payload = run.payload or {}
+    zone = payload.get("timezone")  # the task's, when the run was made: its times are in it
     return page(
         request,
         "run.html",
         status,
         run=run,
-        payload=run.payload or {},
+        payload=payload,
+        zone=times.shown_zone(zone if isinstance(zone, str) else None),
         output=output,
         delivery_states=present.DELIVERY_STATES,
         live=run.status in present.LIVE_STATUSES,

@@ -11,7 +11,7 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from backbeat.dashboard import forms, present
+from backbeat.dashboard import forms, present, times
 from backbeat.dashboard.dependencies import ViewerDep
 from backbeat.dashboard.web import DashboardRoute
 from backbeat.domain.clock import iso_utc
@@ -51,7 +51,8 @@ def schedule_preview_of(app: Backbeat, schedule: str, timezone: str) -> Preview:
 @router.get("/dashboard/schedule-preview", tags=["json"])
 def schedule_preview(request: Request, viewer: ViewerDep) -> Response:
     """The next fire times and the description of a schedule being typed, checked as the API
-    checks it: {"ok": true, "description", "timezone", "upcoming": [ISO UTC]} or
+    checks it: {"ok": true, "description", "timezone", "upcoming": [ISO UTC], "upcoming_utc",
+    "upcoming_text": [the same, as shown: in the zone, labelled]} or
     {"ok": false, "error", "field"}."""
     preview = schedule_preview_of(
         backbeat(request),
@@ -67,5 +68,6 @@ def schedule_preview(request: Request, viewer: ViewerDep) -> Response:
             "timezone": preview.timezone,
             "upcoming": [iso_utc(at) for at in preview.upcoming],
             "upcoming_utc": [present.utc_text(at) for at in preview.upcoming],
+            "upcoming_text": [times.in_zone(at, preview.timezone) for at in preview.upcoming],
         }
     )

@@ -11,7 +11,7 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
-from backbeat.dashboard import forms, present
+from backbeat.dashboard import forms, present, times
 from backbeat.dashboard.dependencies import HOME, FormDep, ViewerDep
 from backbeat.dashboard.forms import TaskForm
 from backbeat.dashboard.schedule_preview import Preview, schedule_preview_of
@@ -106,25 +106,41 @@ def _preview(app: Backbeat, form: TaskForm) -> Preview | None:
     return schedule_preview_of(app, schedule, form.values.get("timezone", ""))
 
 
-def _form_context(app: Backbeat, form: TaskForm, action: str, submit: str) -> dict[str, object]:
+def _form_context(
+    app: Backbeat,
+    viewer: Viewer,
+    form: TaskForm,
+    action: str,
+    submit: str,
+    task: TaskView | None = None,
+) -> dict[str, object]:
+    """What task_form.html needs. The artists offered are those the save accepts for the
+    account acted for; an edited task's artist that no longer is stays shown, not offered."""
+    artists = forms.artist_options(app.lookups.artist_choices(viewer.caller, viewer.account_id))
+    kept = None
+    if task is not None:
+        kept = forms.kept_artist(artists, task.task.artist_account_id, task.artist_name)
     return {
         "form": form,
         "form_action": action,
         "submit_label": submit,
         "preview": _preview(app, form),
         "default_model": app.settings.default_model,
+        "artists": artists,
+        "kept_artist": kept,
+        "zones": times.zone_choices(),
     }
 
 
-def _new_task_page(request: Request, form: TaskForm, status: int = 200) -> Response:
-    context = _form_context(backbeat(request), form, NEW_TASK, "Create task")
+def _new_task_page(request: Request, viewer: Viewer, form: TaskForm, status: int = 200) -> Response:
+    context = _form_context(backbeat(request), viewer, form, NEW_TASK, "Create task")
     return page(request, "task_new.html", status, **context)
 
 
 # /dashboard/tasks/new is registered before /dashboard/tasks/{task_id}, which would take it.
 @router.get(NEW_TASK)
 def new_task_page(request: Request, viewer: ViewerDep) -> Response:
-    return _new_task_page(request, TaskForm.blank())
+    return _new_task_page(request, viewer, TaskForm.blank())
 
 
 @router.post(NEW_TASK)
@@ -133,11 +149,11 @@ def create_task(request: Request, form: FormDep, viewer: ViewerDep) -> Response:
     try:
         view = app.tasks.create(viewer.caller, forms.draft_from(form, viewer.account_id))
     except InvalidInput as exc:
-        return _new_task_page(request, TaskForm.failed(form, exc), 400)
+        return _new_task_page(request, viewer, TaskForm.failed(form, exc), 400)
     except AccessDenied as exc:
-        return _new_task_page(request, TaskForm.failed(form, exc.message), 403)
+        return _new_task_page(request, viewer, TaskForm.failed(form, exc.message), 403)
     except PlanLimitReached as exc:
-        return _new_task_page(request, TaskForm.failed(form, exc.message), 402)
+        return _new_task_page(request, viewer, TaskForm.failed(form, exc.message), 402)
     return redirect(f"/dashboard/tasks/{view.task.id}?done=created")
 
 
@@ -172,7 +188,6 @@ def _task_page(
         latest = app.runs.list_runs(
             viewer.caller, limit=RUNS_PER_PAGE, account_id=view.task.account_id, task_id=task_id
         ).runs
-    names = app.lookups.artist_names([view.task.artist_account_id])
     action = f"/dashboard/tasks/{task_id}"
     return page(
         request,
@@ -180,13 +195,13 @@ def _task_page(
         status,
         view=view,
         task=view.task,
-        artist_name=names.get(view.task.artist_account_id),
+        artist_name=view.artist_name,
         action_error=action_error,
         history=history,
         history_error=history_error,
         cursor=cursor,
         charts=present.charts(latest),
-        **_form_context(app, form or TaskForm.of(view), action, "Save changes"),
+        **_form_context(app, viewer, form or TaskForm.of(view), action, "Save changes", view),
     )
 
 

@@ -1,26 +1,22 @@
-"""The dashboard's HTTP plumbing: templates, security headers, sessions on the request,
-forms with CSRF checks, error pages, and the static files shipped in the package."""
+"""The dashboard's HTTP plumbing: security headers, sessions on the request, forms with
+CSRF checks, pages and error pages (templates and static files: templating.py)."""
 
 from __future__ import annotations
 
 import functools
-import hashlib
 import logging
-import mimetypes
 import re
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, replace
-from importlib import resources
+from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 from fastapi.routing import APIRoute
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from backbeat.dashboard import present
 from backbeat.dashboard.session import COOKIE, CSRF_FIELD, SessionData, Sessions
+from backbeat.dashboard.templating import TEMPLATES
 from backbeat.domain.errors import (
     AccessDenied,
     BackbeatError,
@@ -97,66 +93,6 @@ class SignInRequired(Problem):
     def __init__(self, *, ended: bool) -> None:
         super().__init__("Sign in with an API key to continue.")
         self.ended = ended
-
-
-# --- Templates ---
-
-_STATIC_PACKAGE = "backbeat.dashboard"
-
-
-@dataclass(frozen=True, slots=True)
-class StaticFile:
-    body: bytes
-    media_type: str
-    etag: str
-
-
-def _load_static() -> dict[str, StaticFile]:
-    found: dict[str, StaticFile] = {}
-    for entry in (resources.files(_STATIC_PACKAGE) / "static").iterdir():
-        if not entry.is_file() or entry.name.startswith("."):
-            continue
-        body = entry.read_bytes()
-        media_type = mimetypes.guess_type(entry.name)[0] or "application/octet-stream"
-        if media_type.startswith("text/") or media_type.endswith("javascript"):
-            media_type += "; charset=utf-8"
-        found[entry.name] = StaticFile(body, media_type, hashlib.sha256(body).hexdigest()[:16])
-    return found
-
-
-STATIC = _load_static()
-
-
-def static_url(name: str) -> str:
-    return f"/dashboard/static/{name}?v={STATIC[name].etag}"
-
-
-def _environment() -> Environment:
-    env = Environment(
-        loader=PackageLoader(_STATIC_PACKAGE, "templates"),
-        autoescape=select_autoescape(["html"], default=True),
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.globals["static_url"] = static_url
-    env.filters.update(
-        {
-            "describe": present.describe_schedule,
-            "markdown": present.markdown,
-            "iso": present.iso,
-            "utc_text": present.utc_text,
-            "duration": present.duration,
-            "cost": present.cost,
-            "status_class": present.status_class,
-            "trigger": present.trigger_label,
-            "error_text": present.error_text,
-        }
-    )
-    return env
-
-
-TEMPLATES = _environment()
 
 
 # --- Sessions on the request ---
@@ -378,18 +314,3 @@ class DashboardRoute(APIRoute):
             return finish(request, response)
 
         return route
-
-
-def static_response(request: Request, name: str) -> Response:
-    found = STATIC.get(name)
-    if found is None:
-        raise PageNotFound("There is no such file.")
-    etag = f'"{found.etag}"'
-    versioned = request.query_params.get("v") == found.etag
-    headers = {
-        "etag": etag,
-        "cache-control": "public, max-age=31536000, immutable" if versioned else "no-cache",
-    }
-    if request.headers.get("if-none-match") == etag:
-        return Response(status_code=304, headers=headers)
-    return Response(found.body, media_type=found.media_type, headers=headers)

@@ -1,10 +1,10 @@
-"""Deliveries: the effects a run has on the world (an email today; Slack and webhooks next),
-and the one rule they all follow. Pure: no framework, no clock of its own.
+"""Deliveries: the effects a run has on the world (the model's emails, webhook events), and
+the rules they follow. Pure: no framework, no clock of its own.
 
-The guarantee is **at most once per (run, channel, recipient)**. A delivery is a row written
-and committed before anything leaves the process, keyed by (run, channel, recipient), so a
-retried attempt, a second worker or a restart finds the row instead of sending again. Its
-states:
+Emails: the guarantee is **at most once per (run, channel, recipient, purpose)**. A delivery
+is a row written and committed before anything leaves the process, keyed by (run, channel,
+recipient, purpose), so a retried attempt, a second worker or a restart finds the row
+instead of sending again. Its states:
 
     pending ──begin──▶ sending ──accepted──────────────▶ sent
        ▲                  ├──may have been accepted────▶ unconfirmed   (never sent again)
@@ -15,6 +15,10 @@ states:
     pending ──the run was canceled or its task deleted──▶ failed
 
 Only a delivery that certainly did not reach the other side goes back to `pending`.
+
+Webhook events (domain.webhooks) are **at least once** instead, as Standard Webhooks has it:
+their transport reports anything but a 2xx (a timeout too) as temporary, so they are tried
+again until a 2xx or the end of their schedule; receivers drop repeats by `webhook-id`.
 """
 
 from __future__ import annotations
@@ -43,6 +47,15 @@ class DeliveryStatus(StrEnum):
 
 class Channel(StrEnum):
     EMAIL = "email"
+    WEBHOOK = "webhook"  # recipient: the endpoint's id
+
+
+class Purpose(StrEnum):
+    """Why a run delivers something: part of the key, so the model's own email to someone
+    and an event about the run never stand in for each other."""
+
+    MESSAGE = "message"  # the model's send_email
+    EVENT = "event"  # a webhook event about the run (created once the run's state is final)
 
 
 class SendOutcome(StrEnum):
@@ -79,19 +92,47 @@ class Delivery:
     sending_until: datetime | None = None
     error: str | None = None
     sent_at: datetime | None = None
+    purpose: Purpose = Purpose.MESSAGE
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryTry:
+    """One try of a delivery, as its log shows it."""
+
+    number: int
+    at: datetime
+    outcome: SendOutcome
+    detail: str | None
 
 
 @dataclass(frozen=True, slots=True)
 class RetryPlan:
     """When a delivery that failed for a passing reason is tried again: `first`, then twice as
-    long each time up to `longest`, at most `tries` times in all."""
+    long each time up to `longest`, at most `tries` times in all. With `steps`, the delays
+    before each retry instead, and as many tries as steps and one."""
 
     first: timedelta = timedelta(minutes=1)
     longest: timedelta = timedelta(hours=1)
     tries: int = 10
+    steps: tuple[timedelta, ...] = ()
+
+    @classmethod
+    def schedule(cls, steps: tuple[timedelta, ...]) -> RetryPlan:
+        return cls(tries=len(steps) + 1, steps=steps)
 
     def delay(self, tries: int) -> timedelta:
+        if self.steps:
+            return self.steps[min(len(self.steps), max(1, tries)) - 1]
         return min(self.longest, self.first * (1 << max(0, tries - 1)))
+
+
+def may_send_after_run(delivery: Delivery, run_status: RunStatus | None) -> bool:
+    """Whether the outbox may send a pending delivery without a live attempt: its run ended
+    and not by a cancel (the run's own messages), or it is an event, written once the run's
+    final state was (a run.canceled event included)."""
+    if delivery.purpose is Purpose.EVENT:
+        return run_status is not None
+    return run_status in RELEASED_RUN_STATUSES
 
 
 # Runs whose pending deliveries the outbox may still send without a live attempt: the run
@@ -144,9 +185,17 @@ def abandon(delivery: Delivery, now: datetime, reason: str) -> Delivery:
     )
 
 
-def lost_in_flight(delivery: Delivery, now: datetime) -> Delivery:
+def lost_in_flight(delivery: Delivery, now: datetime, plan: RetryPlan) -> Delivery:
     """A `sending` delivery whose sender never reported back (it died): it may have arrived,
-    so it is never sent again."""
+    so an email is never sent again; an event (at least once) is tried again, if tries are
+    left, since its receiver drops a repeat by its id."""
+    if delivery.purpose is Purpose.EVENT:
+        return settle(
+            delivery,
+            SendResult(SendOutcome.TEMPORARY, "the sender stopped before the endpoint answered"),
+            now,
+            plan,
+        )
     return replace(
         delivery,
         status=DeliveryStatus.UNCONFIRMED,

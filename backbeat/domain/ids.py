@@ -33,3 +33,7 @@ def new_attempt_id() -> str:
 
 def new_delivery_id() -> str:
     return "delivery_" + _time_ordered()
+
+
+def new_webhook_id() -> str:
+    return "whep_" + _time_ordered()

@@ -17,10 +17,11 @@ from types import TracebackType
 from typing import Any, Protocol, Self
 from uuid import UUID
 
-from backbeat.domain.deliveries import Delivery
+from backbeat.domain.deliveries import Channel, Delivery, DeliveryTry
 from backbeat.domain.models import Account, ApiKey, Artist, Attempt, Organization, Run, Task
 from backbeat.domain.plans import Entitlements
 from backbeat.domain.runs import QueueDepth, RunStatus
+from backbeat.domain.webhooks import Endpoint
 
 
 class AccountRepository(Protocol):
@@ -67,6 +68,12 @@ class AccountRepository(Protocol):
     ) -> bool:
         """The artist is the account's own, or belongs to one of its organizations (one of
         `organizations`, when given)."""
+        ...
+
+    def usable_artists(
+        self, account_id: UUID, *, organizations: Sequence[UUID] | None = None
+    ) -> dict[UUID, str]:
+        """Names of the artists `artist_usable_by` allows the account, by id, in one query."""
         ...
 
     def plan(self, account_id: UUID, *, for_update: bool = False) -> Entitlements | None:
@@ -247,6 +254,24 @@ class DeliveryRepository(Protocol):
     def due(self, now: datetime, limit: int) -> list[Delivery]: ...
     def next_due(self) -> datetime | None: ...
     def stuck(self, now: datetime, limit: int) -> list[Delivery]: ...
+    def record_try(self, delivery_id: str, attempt: DeliveryTry) -> None: ...
+    def tries_of(self, delivery_ids: Sequence[str]) -> dict[str, list[DeliveryTry]]: ...
+    def to_recipient(
+        self, channel: Channel, recipient: str, limit: int, before: str | None = None
+    ) -> list[Delivery]:
+        """The latest deliveries to one recipient (a webhook endpoint), newest first; with
+        `before`, only those with a smaller id (ids are time-ordered)."""
+        ...
+
+
+class WebhookRepository(Protocol):
+    def add(self, endpoint: Endpoint) -> None: ...
+    def get(self, endpoint_id: str, *, for_update: bool = False) -> Endpoint | None: ...
+    def save(self, endpoint: Endpoint) -> None: ...
+    def delete(self, endpoint_id: str) -> None: ...
+    def of_account(self, account_id: UUID) -> list[Endpoint]:
+        """The account's endpoints, oldest first."""
+        ...
 
 
 class UnitOfWork(Protocol):
@@ -264,6 +289,8 @@ class UnitOfWork(Protocol):
     def work(self) -> WorkRepository: ...
     @property
     def deliveries(self) -> DeliveryRepository: ...
+    @property
+    def webhooks(self) -> WebhookRepository: ...
 
     def commit(self) -> None: ...
     def rollback(self) -> None: ...
@@ -274,3 +301,11 @@ class UnitOfWork(Protocol):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None: ...
+
+
+class SecretBox(Protocol):
+    """Seals secrets an account gives Backbeat (webhook signing secrets, later Slack URLs)
+    before they are stored, with a key derived from the server secret."""
+
+    def seal(self, plain: str) -> str: ...
+    def open(self, sealed: str) -> str: ...

@@ -20,6 +20,7 @@ _EXPECTED = {
     "int_from_float": "int",
     "float_type": "number",
     "dict_type": "object",
+    "list_type": "array",
     "model_type": "object",
     "missing": None,  # the field's own type, see _expected_for_missing
 }

@@ -35,6 +35,7 @@ _NOT_FIELDS = set(logging.makeLogRecord({}).__dict__) | {
 }
 _SHAPES = [
     re.compile(r"bbk_[A-Za-z0-9_-]{20,}"),  # Backbeat API keys
+    re.compile(r"whsec_[A-Za-z0-9+/=]{20,}"),  # webhook signing secrets
     re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]{8,}"),  # bearer tokens
     re.compile(r"sk-(?:ant-)?[A-Za-z0-9_-]{8,}"),  # Anthropic / OpenAI keys
     re.compile(r"(?i)(x-api-key['\"]?\s*[:=]\s*['\"]?)[^\s'\",}]+"),

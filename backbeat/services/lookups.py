@@ -14,7 +14,7 @@ from uuid import UUID
 from backbeat.domain.clock import Clock
 from backbeat.domain.errors import AccessDenied
 from backbeat.domain.ports import UnitOfWork
-from backbeat.services.access import resolve_account
+from backbeat.services.access import resolve_account, resolve_acting
 from backbeat.services.keys import Caller
 
 UnitOfWorkFactory = Callable[..., UnitOfWork]
@@ -45,6 +45,12 @@ class Viewer:
 class Choice:
     account_id: UUID
     email: str
+
+
+@dataclass(frozen=True, slots=True)
+class ArtistChoice:
+    artist_id: UUID
+    name: str
 
 
 class LookupService:
@@ -127,3 +133,14 @@ class LookupService:
                     raise denied from None
                 account_id = account.id
             return resolve_account(uow, caller, account_id)
+
+    def artist_choices(self, caller: Caller, account_id: UUID | None = None) -> list[ArtistChoice]:
+        """The artists a task of the account acted for (`account_id`, as the task services
+        take it) may run against, by name: exactly those TaskService.create and .update
+        accept, since the reach is the one they check (`resolve_acting`, then the artists
+        `check_artist` allows). An account the caller may not act for is AccessDenied."""
+        with self._uow() as uow:
+            acting = resolve_acting(uow, caller, account_id)
+            names = uow.accounts.usable_artists(acting.account_id, organizations=acting.scope)
+        choices = [ArtistChoice(artist_id, name) for artist_id, name in names.items()]
+        return sorted(choices, key=lambda choice: (choice.name.casefold(), str(choice.artist_id)))

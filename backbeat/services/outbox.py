@@ -14,25 +14,29 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from backbeat.domain import deliveries
+from backbeat.domain import deliveries, webhooks
 from backbeat.domain.clock import Clock
 from backbeat.domain.deliveries import (
-    RELEASED_RUN_STATUSES,
     Channel,
     Delivery,
     DeliveryStatus,
+    DeliveryTry,
+    Purpose,
     RetryPlan,
+    SendOutcome,
     SendResult,
 )
 from backbeat.domain.ids import new_delivery_id
 from backbeat.domain.metrics import NO_METRICS, Recorder
 from backbeat.domain.models import Run
-from backbeat.domain.ports import UnitOfWork
+from backbeat.domain.ports import SecretBox, UnitOfWork
 from backbeat.domain.runs import RunStatus
 
 log = logging.getLogger("backbeat.outbox")
 
 UnitOfWorkFactory = Callable[..., UnitOfWork]
+
+WEBHOOK_PLAN = RetryPlan.schedule(webhooks.RETRY_SCHEDULE)
 
 
 # The log event of a try that ended in each state.
@@ -92,12 +96,37 @@ class Outbox:
         plan: RetryPlan,
         sending_for: timedelta,
         metrics: Recorder = NO_METRICS,
+        webhook_plan: RetryPlan = WEBHOOK_PLAN,
+        webhook_sending_for: timedelta = timedelta(seconds=20),
+        box: SecretBox | None = None,
     ) -> None:
         self._uow = uow
         self._clock = clock
         self._metrics = metrics
         self.plan = plan
+        self.webhook_plan = webhook_plan
         self._sending_for = sending_for
+        self._webhook_sending_for = webhook_sending_for
+        self._box = box
+
+    def plan_for(self, delivery: Delivery) -> RetryPlan:
+        return self.webhook_plan if delivery.channel is Channel.WEBHOOK else self.plan
+
+    def _sending_time(self, delivery: Delivery) -> timedelta:
+        if delivery.channel is Channel.WEBHOOK:
+            return self._webhook_sending_for
+        return self._sending_for
+
+    def webhook_target(self, delivery: Delivery) -> tuple[str, list[str]] | None:
+        """Where an event goes and the secrets that sign it now; None if the endpoint is
+        gone, or disabled."""
+        with self._uow() as uow:
+            endpoint = uow.webhooks.get(delivery.recipient)
+        if endpoint is None or not endpoint.enabled or self._box is None:
+            return None
+        now = self._clock.now()
+        live = [self._box.open(secret) for secret in endpoint.signing_secrets(now)]
+        return endpoint.url, live
 
     def request(
         self,
@@ -154,14 +183,12 @@ class Outbox:
             if lease_token is not None:
                 allowed = holds_lease(run, lease_token, now)
             else:
-                allowed = (
-                    run is not None
-                    and run.status in RELEASED_RUN_STATUSES
-                    and (delivery.next_try_at is None or delivery.next_try_at <= now)
-                )
+                allowed = deliveries.may_send_after_run(
+                    delivery, None if run is None else run.status
+                ) and (delivery.next_try_at is None or delivery.next_try_at <= now)
             if not allowed:
                 return None
-            started = deliveries.begin(delivery, now, self._sending_for)
+            started = deliveries.begin(delivery, now, self._sending_time(delivery))
             uow.deliveries.save(started)
             uow.commit()
         return started
@@ -186,12 +213,19 @@ class Outbox:
                     extra={"event": "delivery.late_report", "run_id": delivery.run_id},
                 )
                 return delivery
-            settled = deliveries.settle(delivery, result, now, self.plan)
-            if settled.status is DeliveryStatus.PENDING and (
-                run is None or run.status is RunStatus.CANCELED
+            settled = deliveries.settle(delivery, result, now, self.plan_for(delivery))
+            if (
+                settled.status is DeliveryStatus.PENDING
+                and settled.purpose is not Purpose.EVENT  # about the run's end: it stands
+                and (run is None or run.status is RunStatus.CANCELED)
             ):
                 settled = deliveries.abandon(settled, now, CANCELED_BEFORE_DELIVERY)
             uow.deliveries.save(settled)
+            uow.deliveries.record_try(
+                settled.id, DeliveryTry(settled.tries, now, result.outcome, result.detail or None)
+            )
+            if settled.channel is Channel.WEBHOOK:
+                self._note_endpoint_try(uow, settled, result, now)
             uow.commit()
         count_delivery(self._metrics, settled)
         log.info(
@@ -220,17 +254,39 @@ class Outbox:
             return uow.deliveries.due(self._clock.now(), limit)
 
     def reap_lost(self, limit: int = 100) -> int:
-        """Deliveries whose sender died mid-send become unconfirmed (never sent again)."""
+        """Deliveries whose sender died mid-send: emails become unconfirmed (never sent
+        again), events are tried again (see domain.deliveries.lost_in_flight)."""
         now = self._clock.now()
         with self._uow(write=True) as uow:
-            lost = [deliveries.lost_in_flight(d, now) for d in uow.deliveries.stuck(now, limit)]
+            lost = [
+                deliveries.lost_in_flight(d, now, self.plan_for(d))
+                for d in uow.deliveries.stuck(now, limit)
+            ]
             for delivery in lost:
                 uow.deliveries.save(delivery)
             uow.commit()
         for delivery in lost:
             count_delivery(self._metrics, delivery)
             log.warning(
-                "delivery lost in flight; counted unconfirmed",
+                "delivery lost in flight; counted %s",
+                delivery.status.value,
                 extra={"event": "delivery.unconfirmed", "run_id": delivery.run_id},
             )
         return len(lost)
+
+    @staticmethod
+    def _note_endpoint_try(
+        uow: UnitOfWork, delivery: Delivery, result: SendResult, now: datetime
+    ) -> None:
+        endpoint = uow.webhooks.get(delivery.recipient, for_update=True)
+        if endpoint is None:
+            return
+        after = webhooks.after_try(endpoint, result.outcome is SendOutcome.ACCEPTED, now)
+        if after != endpoint:
+            uow.webhooks.save(after)
+        if after.disabled_at is not None and endpoint.disabled_at is None:
+            log.warning(
+                "webhook endpoint disabled: %s",
+                after.disabled_reason,
+                extra={"event": "webhook.disabled", "endpoint_id": endpoint.id},
+            )

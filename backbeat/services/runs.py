@@ -21,6 +21,7 @@ from backbeat.domain.runs import RunStatus, Trigger
 from backbeat.services.access import resolve_account
 from backbeat.services.keys import Caller
 from backbeat.services.outbox import CANCELED_BEFORE_DELIVERY, abandon_pending, count_delivery
+from backbeat.services.webhooks import RunEvents
 
 UnitOfWorkFactory = Callable[..., UnitOfWork]
 
@@ -66,16 +67,20 @@ class Cancellation:
             count_delivery(metrics, delivery)
 
 
-def cancel_locked(uow: UnitOfWork, run: Run, now: datetime, reason: str) -> Cancellation:
+def cancel_locked(
+    uow: UnitOfWork, run: Run, now: datetime, reason: str, events: RunEvents
+) -> Cancellation:
     """Cancel a run whose row this transaction has locked: its attempt ends, its lease token
-    dies (so the attempt may neither record nor send anything more once this commits), and
-    its pending deliveries are abandoned with `reason`."""
+    dies (so the attempt may neither record nor send anything more once this commits), its
+    pending deliveries are abandoned with `reason`, and its run.canceled event is raised."""
     attempt = uow.work.current_attempt(run.id)
     canceled, ended = attempts.cancel(run, attempt, now)
     uow.work.save(canceled)
     if ended is not None:
         uow.work.save_attempt(ended)
-    return Cancellation(canceled, abandon_pending(uow, run.id, now, reason))
+    abandoned = abandon_pending(uow, run.id, now, reason)
+    events.record(uow, canceled, now)
+    return Cancellation(canceled, abandoned)
 
 
 def named(uow: UnitOfWork, runs: list[Run]) -> list[Run]:
@@ -102,10 +107,12 @@ class RunService:
         *,
         on_queued: Callable[[], None] | None = None,
         metrics: Recorder = NO_METRICS,
+        events: RunEvents | None = None,
     ) -> None:
         self._uow = uow
         self._clock = clock
         self._metrics = metrics
+        self._events = events or RunEvents()
         self._defaults = defaults
         self._on_queued = on_queued or (lambda: None)
 
@@ -148,7 +155,7 @@ class RunService:
                 raise NotFound("Task run not found")
             if run.status.is_final:
                 raise Conflict(f"the run has already finished ({run.status.value})")
-            cancellation = cancel_locked(uow, run, now, CANCELED_BEFORE_DELIVERY)
+            cancellation = cancel_locked(uow, run, now, CANCELED_BEFORE_DELIVERY, self._events)
             [run] = named(uow, [cancellation.run])
             uow.commit()
         cancellation.count(self._metrics)

@@ -18,6 +18,7 @@ from backbeat.domain.ports import UnitOfWork
 from backbeat.services.access import Acting, check_artist, reach, resolve_account, resolve_acting
 from backbeat.services.keys import Caller
 from backbeat.services.runs import cancel_locked
+from backbeat.services.webhooks import RunEvents
 
 RECENT_RUNS = 5
 UPCOMING = 5
@@ -111,10 +112,12 @@ class TaskService:
         on_schedule_change: Callable[[], None] | None = None,
         billing_url: str | None = None,
         metrics: Recorder = NO_METRICS,
+        events: RunEvents | None = None,
     ) -> None:
         self._uow = uow
         self._clock = clock
         self._metrics = metrics
+        self._events = events or RunEvents()
         self._on_schedule_change = on_schedule_change or (lambda: None)
         self._billing_url = billing_url  # `billingUrl` of the plan's refusals
 
@@ -222,7 +225,9 @@ class TaskService:
         with self._uow(write=True) as uow:
             self._owned(uow, caller, task_id, account_id)
             canceled = [
-                cancel_locked(uow, run, now, "the task was deleted before it was delivered")
+                cancel_locked(
+                    uow, run, now, "the task was deleted before it was delivered", self._events
+                )
                 for run in uow.work.unfinished_of_task(task_id)
             ]
             uow.tasks.delete(task_id)

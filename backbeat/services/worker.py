@@ -25,6 +25,7 @@ from backbeat.domain.metrics import NO_METRICS, Recorder
 from backbeat.domain.models import Attempt, Run
 from backbeat.domain.ports import UnitOfWork
 from backbeat.domain.runs import RunStatus
+from backbeat.services.webhooks import RunEvents
 
 log = logging.getLogger("backbeat.worker")
 
@@ -77,10 +78,12 @@ class WorkQueue:
         retry: RetryPolicy,
         rng: random.Random | None = None,
         metrics: Recorder = NO_METRICS,
+        events: RunEvents | None = None,
     ) -> None:
         self._uow = uow
         self._clock = clock
         self._metrics = metrics
+        self._events = events or RunEvents()
         self.lease = lease
         self._retry = retry
         self._rng = rng
@@ -172,6 +175,7 @@ class WorkQueue:
                 )
             uow.work.save(run)
             uow.work.save_attempt(attempt)
+            self._events.record(uow, run, now)  # with the final state, or not at all
             uow.commit()
         _log_outcome(run, attempt)
         self._metrics.run_outcome(
@@ -229,6 +233,7 @@ class WorkQueue:
                 )
                 uow.work.save(after)
                 uow.work.save_attempt(ended)
+                self._events.record(uow, after, now)
                 reaped.append(after)
             uow.commit()
         for run in reaped:

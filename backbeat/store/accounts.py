@@ -215,6 +215,21 @@ class SqlAccountRepository:
         )
         return bool(self._db.execute(query).scalar())
 
+    def usable_artists(
+        self, account_id: UUID, *, organizations: Sequence[UUID] | None = None
+    ) -> dict[UUID, str]:
+        member_of = select(organization_members.c.organization_id).where(
+            organization_members.c.account_id == account_id
+        )
+        if organizations is not None:
+            member_of = member_of.where(
+                organization_members.c.organization_id.in_(list(organizations))
+            )
+        query = select(artists.c.id, artists.c.name).where(
+            or_(artists.c.account_id == account_id, artists.c.organization_id.in_(member_of))
+        )
+        return {row.id: row.name for row in self._db.execute(query)}
+
     def plan(self, account_id: UUID, *, for_update: bool = False) -> Entitlements | None:
         query = select(account_plans).where(account_plans.c.account_id == account_id)
         if for_update:

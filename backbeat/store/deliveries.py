@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, or_, select, update
+from sqlalchemy import Connection, and_, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from backbeat.domain.deliveries import (
@@ -14,8 +14,11 @@ from backbeat.domain.deliveries import (
     Channel,
     Delivery,
     DeliveryStatus,
+    DeliveryTry,
+    Purpose,
+    SendOutcome,
 )
-from backbeat.store.tables import deliveries, runs
+from backbeat.store.tables import deliveries, delivery_tries, runs
 
 _RELEASED = [status.value for status in RELEASED_RUN_STATUSES]
 
@@ -35,6 +38,7 @@ class SqlDeliveryRepository:
                 deliveries.c.run_id == delivery.run_id,
                 deliveries.c.channel == delivery.channel.value,
                 deliveries.c.recipient == delivery.recipient,
+                deliveries.c.purpose == delivery.purpose.value,
             )
         ).one()
         return _from_row(row)
@@ -75,15 +79,18 @@ class SqlDeliveryRepository:
         return found
 
     def pending_of_run(self, run_id: str) -> list[Delivery]:
+        """The run's own pending messages (not its events: those are about its end)."""
         query = select(deliveries).where(
             deliveries.c.run_id == run_id,
+            deliveries.c.purpose == Purpose.MESSAGE.value,
             deliveries.c.status == DeliveryStatus.PENDING.value,
         )
         return [_from_row(row) for row in self._db.execute(query)]
 
     def due(self, now: datetime, limit: int) -> list[Delivery]:
-        """Pending deliveries due for a try whose run has ended (not canceled), oldest due
-        first. One never tried (no `next_try_at`: its attempt ended before it could send) is
+        """Pending deliveries due for a try that the outbox may send on its own (see
+        domain.deliveries.may_send_after_run), oldest due first. One never tried (no
+        `next_try_at`: its attempt ended before it could send, or a new event) is
         due at once. Not locked: `Outbox.begin` takes each one under the run's lock."""
         due_at = func.coalesce(deliveries.c.next_try_at, deliveries.c.created_at)
         query = (
@@ -92,7 +99,10 @@ class SqlDeliveryRepository:
             .where(
                 deliveries.c.status == DeliveryStatus.PENDING.value,
                 or_(deliveries.c.next_try_at.is_(None), deliveries.c.next_try_at <= now),
-                runs.c.status.in_(_RELEASED),
+                or_(
+                    runs.c.status.in_(_RELEASED),
+                    deliveries.c.purpose == Purpose.EVENT.value,
+                ),
             )
             .order_by(due_at, deliveries.c.id)
             .limit(limit)
@@ -125,6 +135,45 @@ class SqlDeliveryRepository:
         )
         return [_from_row(row) for row in self._db.execute(query)]
 
+    def record_try(self, delivery_id: str, attempt: DeliveryTry) -> None:
+        self._db.execute(
+            insert(delivery_tries).values(
+                delivery_id=delivery_id,
+                number=attempt.number,
+                at=attempt.at,
+                outcome=attempt.outcome.value,
+                detail=attempt.detail,
+            )
+        )
+
+    def tries_of(self, delivery_ids: Sequence[str]) -> dict[str, list[DeliveryTry]]:
+        """Each delivery's tries, first first, in one query."""
+        if not delivery_ids:
+            return {}
+        query = (
+            select(delivery_tries)
+            .where(delivery_tries.c.delivery_id.in_(list(delivery_ids)))
+            .order_by(delivery_tries.c.delivery_id, delivery_tries.c.number)
+        )
+        found: dict[str, list[DeliveryTry]] = {}
+        for row in self._db.execute(query):
+            found.setdefault(row.delivery_id, []).append(
+                DeliveryTry(row.number, row.at, SendOutcome(row.outcome), row.detail)
+            )
+        return found
+
+    def to_recipient(
+        self, channel: Channel, recipient: str, limit: int, before: str | None = None
+    ) -> list[Delivery]:
+        """The latest deliveries to one recipient (a webhook endpoint), newest first."""
+        query = select(deliveries).where(
+            deliveries.c.channel == channel.value, deliveries.c.recipient == recipient
+        )
+        if before is not None:
+            query = query.where(deliveries.c.id < before)
+        query = query.order_by(deliveries.c.id.desc()).limit(limit)
+        return [_from_row(row) for row in self._db.execute(query)]
+
 
 def _values(delivery: Delivery) -> dict[str, Any]:
     return {
@@ -144,6 +193,7 @@ def _values(delivery: Delivery) -> dict[str, Any]:
         "sent_at": delivery.sent_at,
         "created_at": delivery.created_at,
         "updated_at": delivery.updated_at,
+        "purpose": delivery.purpose.value,
     }
 
 
@@ -165,4 +215,5 @@ def _from_row(row: Any) -> Delivery:
         sending_until=row.sending_until,
         error=row.error,
         sent_at=row.sent_at,
+        purpose=Purpose(row.purpose),
     )

@@ -11,6 +11,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Table,
     Text,
@@ -243,7 +244,9 @@ deliveries = Table(
     Column("sent_at", UTCDateTime, nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
-    UniqueConstraint("run_id", "channel", "recipient"),
+    # message (the model's send_email) | event (a webhook event) (domain.deliveries.Purpose)
+    Column("purpose", String(16), nullable=False, server_default=text("'message'")),
+    UniqueConstraint("run_id", "channel", "recipient", "purpose"),
     Index(
         "ix_deliveries_due",
         "next_try_at",
@@ -256,6 +259,38 @@ deliveries = Table(
         postgresql_where=text("status = 'sending'"),
         sqlite_where=text("status = 'sending'"),
     ),
+)
+
+# Each try of a delivery, for the delivery logs (a webhook endpoint's: status code and time).
+delivery_tries = Table(
+    "delivery_tries",
+    metadata,
+    Column("delivery_id", Text, ForeignKey("deliveries.id", ondelete="CASCADE"), nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("outcome", String(16), nullable=False),  # domain.deliveries.SendOutcome
+    Column("detail", Text, nullable=True),  # "HTTP 503", "timed out after 10 s", …
+    PrimaryKeyConstraint("delivery_id", "number"),
+)
+
+# An account's webhook endpoints (domain.webhooks). Secrets are encrypted with a key derived
+# from the server secret.
+webhook_endpoints = Table(
+    "webhook_endpoints",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("account_id", Uuid, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("events", Text, nullable=False),  # event types, comma-separated
+    Column("secret", Text, nullable=False),
+    Column("previous_secret", Text, nullable=True),
+    Column("previous_secret_until", UTCDateTime, nullable=True),
+    Column("failing_since", UTCDateTime, nullable=True),
+    Column("disabled_at", UTCDateTime, nullable=True),
+    Column("disabled_reason", Text, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index(None, "account_id"),
 )
 
 # Signed-in dashboard sessions: the cookie names one; signing out ends it on the server.

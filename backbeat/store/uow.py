@@ -11,6 +11,7 @@ from backbeat.store.deliveries import SqlDeliveryRepository
 from backbeat.store.engine import WRITE
 from backbeat.store.runs import SqlRunRepository
 from backbeat.store.tasks import SqlScheduleRepository, SqlTaskRepository
+from backbeat.store.webhooks import SqlWebhookRepository
 from backbeat.store.work import SqlWorkRepository
 
 
@@ -45,6 +46,7 @@ class SqlUnitOfWork:
         self._schedules = SqlScheduleRepository(connection)
         self._work = SqlWorkRepository(connection)
         self._deliveries = SqlDeliveryRepository(connection)
+        self._webhooks = SqlWebhookRepository(connection)
 
     @property
     def accounts(self) -> SqlAccountRepository:
@@ -73,6 +75,10 @@ class SqlUnitOfWork:
     @property
     def deliveries(self) -> SqlDeliveryRepository:
         return self._deliveries
+
+    @property
+    def webhooks(self) -> SqlWebhookRepository:
+        return self._webhooks
 
     def _bound_connection(self) -> Connection:
         """The transaction's connection. Private to the store: SQL goes through the

@@ -136,6 +136,19 @@ class MemoryAccountRepository:
             reach &= set(organizations)
         return artist.organization_id in reach
 
+    def usable_artists(
+        self, account_id: UUID, *, organizations: Sequence[UUID] | None = None
+    ) -> dict[UUID, str]:
+        tables = self._tx.read()
+        reach = _member_of(tables, account_id)
+        if organizations is not None:
+            reach &= set(organizations)
+        return {
+            artist.id: artist.name
+            for artist in tables.artists.values()
+            if artist.account_id == account_id or artist.organization_id in reach
+        }
+
     def plan(self, account_id: UUID, *, for_update: bool = False) -> Entitlements | None:
         # `for_update` needs nothing more here: writers take turns (see memory_store).
         return self._tx.read().plans.get(account_id)

@@ -1,17 +1,26 @@
 """The outbox's rows in memory (the contract of domain.ports.DeliveryRepository, as
-backbeat/store/deliveries.py keeps it on SQL): at most one per (run, channel, recipient)."""
+backbeat/store/deliveries.py keeps it on SQL): at most one per (run, channel, recipient,
+purpose), and each delivery's tries."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
 
-from backbeat.domain.deliveries import RELEASED_RUN_STATUSES, Delivery, DeliveryStatus
+from backbeat.domain.deliveries import (
+    Channel,
+    Delivery,
+    DeliveryStatus,
+    DeliveryTry,
+    Purpose,
+    SendOutcome,
+    may_send_after_run,
+)
 from backbeat.testing.memory_tables import Tables, Transaction, instant, require, stored
 
 
-def _key(delivery: Delivery) -> tuple[str, str, str]:
-    return delivery.run_id, delivery.channel.value, delivery.recipient
+def _key(delivery: Delivery) -> tuple[str, str, str, str]:
+    return delivery.run_id, delivery.channel.value, delivery.recipient, delivery.purpose.value
 
 
 def _oldest_first(delivery: Delivery) -> tuple[datetime, str]:
@@ -68,10 +77,16 @@ class MemoryDeliveryRepository:
         return found
 
     def pending_of_run(self, run_id: str) -> list[Delivery]:
-        return [each for each in self.of_run(run_id) if each.status is DeliveryStatus.PENDING]
+        """The run's own pending messages (not its events: those are about its end)."""
+        return [
+            each
+            for each in self.of_run(run_id)
+            if each.purpose is Purpose.MESSAGE and each.status is DeliveryStatus.PENDING
+        ]
 
     def due(self, now: datetime, limit: int) -> list[Delivery]:
-        """Pending deliveries due whose run has ended (not canceled), oldest due first."""
+        """Pending deliveries due that the outbox may send on its own (messages of a run
+        that ended, not by a cancel; events whatever the run's state), oldest due first."""
         when = instant(now)
         tables = self._tx.read()
         found = [
@@ -79,7 +94,7 @@ class MemoryDeliveryRepository:
             for each in tables.deliveries.values()
             if each.status is DeliveryStatus.PENDING
             and (each.next_try_at is None or each.next_try_at <= when)
-            and tables.runs[each.run_id].status in RELEASED_RUN_STATUSES
+            and may_send_after_run(each, tables.runs[each.run_id].status)
         ]
         found.sort(key=lambda each: (each.next_try_at or each.created_at, each.id))
         return found[:limit]
@@ -105,4 +120,41 @@ class MemoryDeliveryRepository:
             and each.sending_until < when
         ]
         found.sort(key=lambda each: (each.sending_until, each.id))
+        return found[:limit]
+
+    def record_try(self, delivery_id: str, attempt: DeliveryTry) -> None:
+        row = DeliveryTry(
+            number=attempt.number,
+            at=instant(attempt.at),
+            outcome=SendOutcome(attempt.outcome),
+            detail=attempt.detail,
+        )
+        tables = self._tx.write()
+        key = (delivery_id, row.number)
+        require(key not in tables.delivery_tries, f"delivery {delivery_id} has try {row.number}")
+        require(delivery_id in tables.deliveries, f"no delivery {delivery_id}")
+        tables.delivery_tries[key] = row
+
+    def tries_of(self, delivery_ids: Sequence[str]) -> dict[str, list[DeliveryTry]]:
+        """Each delivery's tries, first first (only deliveries that have some)."""
+        wanted = set(delivery_ids)
+        found: dict[str, list[DeliveryTry]] = {}
+        for (delivery_id, _), row in sorted(self._tx.read().delivery_tries.items()):
+            if delivery_id in wanted:
+                found.setdefault(delivery_id, []).append(row)
+        return found
+
+    def to_recipient(
+        self, channel: Channel, recipient: str, limit: int, before: str | None = None
+    ) -> list[Delivery]:
+        """The latest deliveries to one recipient, newest first (by id: time-ordered); with
+        `before`, only those with a smaller id."""
+        found = [
+            each
+            for each in self._tx.read().deliveries.values()
+            if each.channel == channel
+            and each.recipient == recipient
+            and (before is None or each.id < before)
+        ]
+        found.sort(key=lambda each: each.id, reverse=True)
         return found[:limit]

@@ -32,6 +32,7 @@ from backbeat.testing.memory_deliveries import MemoryDeliveryRepository
 from backbeat.testing.memory_runs import MemoryRunRepository, MemoryWorkRepository
 from backbeat.testing.memory_tables import IntegrityViolation, Tables, Transaction
 from backbeat.testing.memory_tasks import MemoryScheduleRepository, MemoryTaskRepository
+from backbeat.testing.memory_webhooks import MemoryWebhookRepository
 
 if TYPE_CHECKING:
     from backbeat.domain.ports import UnitOfWork
@@ -100,6 +101,7 @@ class MemoryUnitOfWork:
         self._schedules = MemoryScheduleRepository(self)
         self._work = MemoryWorkRepository(self)
         self._deliveries = MemoryDeliveryRepository(self)
+        self._webhooks = MemoryWebhookRepository(self)
 
     def __enter__(self) -> MemoryUnitOfWork:
         self._entered = True
@@ -134,6 +136,10 @@ class MemoryUnitOfWork:
     @property
     def deliveries(self) -> MemoryDeliveryRepository:
         return self._deliveries
+
+    @property
+    def webhooks(self) -> MemoryWebhookRepository:
+        return self._webhooks
 
     def read(self) -> Tables:
         """The tables as this transaction sees them, beginning one if none is open."""

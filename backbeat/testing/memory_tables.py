@@ -14,9 +14,10 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from uuid import UUID
 
-from backbeat.domain.deliveries import Delivery
+from backbeat.domain.deliveries import Delivery, DeliveryTry
 from backbeat.domain.models import Account, ApiKey, Artist, Attempt, Organization, Run, Task
 from backbeat.domain.plans import Entitlements
+from backbeat.domain.webhooks import Endpoint
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -52,6 +53,8 @@ class Tables:
     runs: dict[str, Run] = field(default_factory=dict)
     attempts: dict[str, Attempt] = field(default_factory=dict)
     deliveries: dict[str, Delivery] = field(default_factory=dict)
+    delivery_tries: dict[tuple[str, int], DeliveryTry] = field(default_factory=dict)  # (id, n)
+    webhooks: dict[str, Endpoint] = field(default_factory=dict)
 
     def copy(self) -> Tables:
         """A transaction's own tables: new dicts, shared (immutable) rows."""

@@ -180,6 +180,7 @@ class Worker:
         finally:
             self._running.pop(claim.token, None)
             self._lost.discard(claim.token)
+            self._next_outbox = 0.0  # the run's end may have raised events: send them now
             if self._wake is not None:
                 self._wake.set()  # a slot is free
 

@@ -24,6 +24,7 @@ from backbeat.domain.deliveries import (
 from backbeat.domain.failures import AttemptFailed, FailureKind
 from backbeat.services.outbox import LeaseLost, Outbox
 from backbeat.worker.db import in_thread
+from backbeat.worker.webhooks import WebhookPoster
 
 log = logging.getLogger("backbeat.outbox")
 
@@ -32,9 +33,12 @@ SETTLE_TRIES = 20  # with in_thread's own patience, minutes of database outage
 
 
 class OutboxSender:
-    def __init__(self, outbox: Outbox, mailer: Mailer | None) -> None:
+    def __init__(
+        self, outbox: Outbox, mailer: Mailer | None, poster: WebhookPoster | None = None
+    ) -> None:
         self.outbox = outbox
         self._mailer = mailer
+        self._poster = poster
         self._in_flight: set[asyncio.Task[Delivery | None]] = set()
 
     @property
@@ -75,6 +79,12 @@ class OutboxSender:
                 return SendResult(SendOutcome.PERMANENT, "email is not configured")
             email = OutgoingEmail((delivery.address,), delivery.subject or "", delivery.body)
             return await self._mailer.send(email)
+        if delivery.channel is Channel.WEBHOOK and self._poster is not None:
+            target = await in_thread(self.outbox.webhook_target, delivery)
+            if target is None:
+                return SendResult(SendOutcome.PERMANENT, "the endpoint was removed or disabled")
+            url, secrets = target
+            return await self._poster.post(url, delivery.id, delivery.body, secrets)
         return SendResult(SendOutcome.PERMANENT, f"no transport for {delivery.channel}")
 
     async def step(self, stopping: Callable[[], bool] = lambda: False) -> int:

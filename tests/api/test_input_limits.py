@@ -93,9 +93,10 @@ def test_values_at_the_caps_are_accepted(client: TestClient, alice: Tenant) -> N
 
 
 def _timed(send: Any) -> tuple[Any, float]:
-    started = time.perf_counter()
+    # CPU time of this process, not the wall clock: other test processes share the machine.
+    started = time.process_time()
     response = send()
-    return response, time.perf_counter() - started
+    return response, time.process_time() - started
 
 
 def test_a_580_kb_schedule_is_refused_quickly_and_not_cached(

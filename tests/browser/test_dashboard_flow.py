@@ -30,7 +30,7 @@ from playwright.sync_api import expect
 
 from backbeat.dashboard.present import LIVE_STATUSES, describe_schedule
 from backbeat.testing.fake_models import Delay, Reply, ToolCallReply
-from tests.browser.conftest import OWNER, Site, Tab
+from tests.browser.conftest import ARTIST, OWNER, Site, Tab
 
 pytestmark = pytest.mark.slow(seconds=10)
 
@@ -182,7 +182,7 @@ def test_sign_in_create_pause_run_and_read_the_output(site: Site, tab: Tab) -> N
         preview_error = preview.locator("[data-preview=error]")
         form.get_by_label("Title").fill(TITLE)
         form.get_by_label("Prompt").fill(PROMPT)
-        form.get_by_label("Artist id").fill(site.artist_id)
+        form.get_by_label("Artist", exact=True).select_option(label=ARTIST)  # by name
         schedule = form.get_by_label("Schedule (cron)")
         timezone = form.get_by_label("Timezone")
 

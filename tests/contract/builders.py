@@ -11,9 +11,11 @@ from uuid import UUID, uuid4
 import pytest
 from sqlalchemy import Engine, Table, func, select
 
-from backbeat.domain.ids import new_attempt_id, new_run_id
+from backbeat.domain.deliveries import Channel, Delivery, DeliveryStatus
+from backbeat.domain.ids import new_attempt_id, new_delivery_id, new_run_id
 from backbeat.domain.models import Account, ApiKey, Artist, Attempt, Organization, Run, Task
 from backbeat.domain.runs import AttemptStatus, RunStatus, Trigger
+from backbeat.domain.webhooks import Endpoint, EventType
 from backbeat.store.uow import SqlUnitOfWork
 from backbeat.testing.memory_store import MemoryUnitOfWork
 
@@ -144,6 +146,47 @@ def run(
     return Run(**values)
 
 
+def add_runs(uow: UowFactory, world: World, *statuses: RunStatus) -> list[Run]:
+    """One run of the world's account in each of these states, committed."""
+    runs = [run(world.account.id, None, status=status) for status in statuses]
+    with uow(write=True) as u:
+        for item in runs:
+            u.runs.add(item)
+        u.commit()
+    return runs
+
+
+def delivery(run_id: str, recipient: str, *, created: float = 0, **fields: Any) -> Delivery:
+    values: dict[str, Any] = {
+        "id": new_delivery_id(),
+        "run_id": run_id,
+        "channel": Channel.EMAIL,
+        "recipient": recipient,
+        "address": recipient.title(),
+        "subject": "Pulse",
+        "body": "Body",
+        "status": DeliveryStatus.PENDING,
+        "created_at": at(created),
+        "updated_at": at(created),
+    }
+    values.update(fields)
+    return Delivery(**values)
+
+
+def endpoint(account_id: UUID, *, created: float = 0, **fields: Any) -> Endpoint:
+    values: dict[str, Any] = {
+        "id": f"whep_{uuid4().hex}",
+        "account_id": account_id,
+        "url": "https://hooks.example.com/backbeat?token=abc",
+        "events": (EventType.RUN_FAILED, EventType.RUN_COMPLETED),
+        "secret": "sealed:current",
+        "created_at": at(created),
+        "updated_at": at(created),
+    }
+    values.update(fields)
+    return Endpoint(**values)
+
+
 def insert_attempt(uow: ContractUow, run_id: str, number: int, **fields: Any) -> Attempt:
     values: dict[str, Any] = {
         "id": new_attempt_id(),
@@ -160,7 +203,12 @@ def insert_attempt(uow: ContractUow, run_id: str, number: int, **fields: Any) ->
 
 
 # The memory store's name for each table the tests count.
-_MEMORY_TABLES = {"runs": "runs", "dashboard_sessions": "sessions"}
+_MEMORY_TABLES = {
+    "runs": "runs",
+    "dashboard_sessions": "sessions",
+    "delivery_tries": "delivery_tries",
+    "webhook_endpoints": "webhooks",
+}
 
 
 def count_rows(uow: UowFactory, table: Table) -> int:

@@ -3,41 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
 
 import pytest
 
-from backbeat.domain.deliveries import Channel, Delivery, DeliveryStatus
-from backbeat.domain.ids import new_delivery_id
-from backbeat.domain.models import Run
+from backbeat.domain.deliveries import DeliveryStatus
 from backbeat.domain.runs import RunStatus
-from tests.contract.builders import T0, UowFactory, World, at, run
-
-
-def delivery(run_id: str, recipient: str, *, created: float = 0, **fields: Any) -> Delivery:
-    values: dict[str, Any] = {
-        "id": new_delivery_id(),
-        "run_id": run_id,
-        "channel": Channel.EMAIL,
-        "recipient": recipient,
-        "address": recipient.title(),
-        "subject": "Pulse",
-        "body": "Body",
-        "status": DeliveryStatus.PENDING,
-        "created_at": at(created),
-        "updated_at": at(created),
-    }
-    values.update(fields)
-    return Delivery(**values)
-
-
-def add_runs(uow: UowFactory, world: World, *statuses: RunStatus) -> list[Run]:
-    runs = [run(world.account.id, None, status=status) for status in statuses]
-    with uow(write=True) as u:
-        for item in runs:
-            u.runs.add(item)
-        u.commit()
-    return runs
+from tests.contract.builders import T0, UowFactory, World, add_runs, at, delivery
 
 
 def test_one_row_per_run_channel_and_recipient(

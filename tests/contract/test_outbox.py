@@ -17,6 +17,7 @@ from backbeat.domain.deliveries import (
 from backbeat.domain.failures import RetryPolicy
 from backbeat.services.outbox import LeaseLost, Outbox
 from backbeat.services.runs import cancel_locked
+from backbeat.services.webhooks import RunEvents
 from backbeat.services.worker import Claim, Outcome, WorkQueue
 from backbeat.testing import FakeClock
 from tests.contract.builders import UowFactory, World, run, task
@@ -138,7 +139,7 @@ def test_a_cancel_abandons_pending_deliveries_and_stops_sends(
     with uow(write=True) as u:
         locked = u.work.get_for_update(claim.run.id)
         assert locked is not None
-        cancel_locked(u, locked, clock.now(), "canceled before it was delivered")
+        cancel_locked(u, locked, clock.now(), "canceled before it was delivered", RunEvents())
         u.commit()
     abandoned = outbox.get(delivery_id)
     assert abandoned is not None
@@ -175,7 +176,7 @@ def test_a_passing_failure_reported_after_a_cancel_fails_the_delivery(
     with uow(write=True) as u:
         locked = u.work.get_for_update(claim.run.id)
         assert locked is not None
-        cancel_locked(u, locked, clock.now(), "canceled")
+        cancel_locked(u, locked, clock.now(), "canceled", RunEvents())
         u.commit()
     settled = outbox.settle(delivery_id, SendResult(SendOutcome.TEMPORARY, "451 try later"))
     assert settled is not None

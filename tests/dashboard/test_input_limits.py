@@ -47,9 +47,10 @@ def test_the_preview_refuses_a_580_kb_schedule_quickly_and_caches_nothing(
 ) -> None:
     clear_cron_caches()
 
-    started = time.perf_counter()
+    # CPU time of this process, not the wall clock: other test processes share the machine.
+    started = time.process_time()
     preview = schedule_preview_of(backbeat, HUGE_SCHEDULE, "UTC")
-    seconds = time.perf_counter() - started
+    seconds = time.process_time() - started
 
     assert (preview.error, preview.error_field) == (
         "schedule must be at most 256 characters",
@@ -65,9 +66,9 @@ def test_the_preview_endpoint_refuses_a_long_schedule_quickly_and_caches_nothing
     dashboard = signed_in(client, alice)
     clear_cron_caches()
 
-    started = time.perf_counter()
+    started = time.process_time()
     response = dashboard.raw_get("/dashboard/schedule-preview", schedule=LONG_PREVIEW)
-    seconds = time.perf_counter() - started
+    seconds = time.process_time() - started
 
     assert response.status_code == 200
     assert response.json() == {

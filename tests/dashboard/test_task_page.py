@@ -36,6 +36,10 @@ def edit(dashboard: Dashboard, task_id: str, **changes: str) -> Any:
         if node.tag == "input" and node.attrs.get("name") != "csrf_token"
     }
     values["prompt"] = page.one("textarea", name="prompt").text
+    for select in (node for node in form.walk() if node.tag == "select"):  # as a browser sends
+        chosen = [o for o in select.walk() if o.tag == "option" and "selected" in o.attrs]
+        if chosen and "disabled" not in chosen[0].attrs:
+            values[select.attrs["name"] or ""] = chosen[0].attrs.get("value") or ""
     return dashboard.post(f"/dashboard/tasks/{task_id}", {**values, **changes})
 
 
@@ -65,7 +69,7 @@ def test_the_task_page_shows_the_task_and_an_edit_form(client: TestClient, alice
         ("task-schedule", "Schedule (cron)"),
         ("task-timezone", "Timezone"),
         ("task-model", "Model"),
-        ("task-artist_account_id", "Artist id"),
+        ("task-artist_account_id", "Artist"),
     ]:
         assert page.label_for(control) == label
     assert page.one("input", id="task-schedule").attrs["value"] == "30 8 * * 1-5"
@@ -156,7 +160,7 @@ def test_a_refused_edit_shows_the_apis_message(client: TestClient, alice: Tenant
         control = page.one(id=f"task-{field}")
         assert control.attrs["aria-invalid"] == "true"
         assert "form-error" in (control.attrs["aria-describedby"] or "")
-        if field != "prompt":
+        if control.tag == "input":
             assert control.attrs["value"] == changes[field]  # as typed, to fix
     assert api_task(client, alice, task_id)["title"] == "Weekly Genre Pulse Check"
 
@@ -399,6 +403,13 @@ def test_the_schedule_preview_describes_and_lists_fire_times(
             "2026-01-22 14:00:00 UTC",
             "2026-01-29 14:00:00 UTC",
             "2026-02-05 14:00:00 UTC",
+        ],
+        "upcoming_text": [
+            "Thu 2026-01-08 09:00 America/New_York",
+            "Thu 2026-01-15 09:00 America/New_York",
+            "Thu 2026-01-22 09:00 America/New_York",
+            "Thu 2026-01-29 09:00 America/New_York",
+            "Thu 2026-02-05 09:00 America/New_York",
         ],
     }
     macro = dashboard.raw_get("/dashboard/schedule-preview", schedule="@hourly").json()

@@ -54,13 +54,14 @@ def test_the_list_shows_each_task_with_its_schedule_state_and_runs(
         ["Daily digest", "Artist of alice@example.com", "At 00:00 @daily", "Europe/Paris",
          "Paused", "–", "Not run yet"],
         ["Weekly pulse", "Artist of alice@example.com", "At 09:00, only on Thursday 0 9 * * 4",
-         "UTC", "Yes", "2026-01-08 09:00:00 UTC", "QUEUED"],
+         "UTC", "Yes", "Thu 2026-01-08 09:00 UTC", "QUEUED"],
     ]  # fmt: skip
     [weekly_row] = page.all("tr", data_task_id=weekly)
     [next_fire] = [node for node in weekly_row.walk() if node.tag == "time"]
     assert next_fire.attrs["datetime"] == "2026-01-08T09:00:00.000Z"
     assert next_fire.attrs["title"] == "2026-01-08 09:00:00 UTC"
     assert "data-local" in next_fire.attrs
+    assert next_fire.attrs["data-zone"] == "UTC"
     links = [node.attrs["href"] for node in weekly_row.walk() if node.tag == "a"]
     assert links == [f"/dashboard/tasks/{weekly}", run]
 
@@ -152,12 +153,14 @@ def test_a_thousand_tasks_take_as_many_queries_as_one_and_render_fast(
     add_tasks(backbeat, alice, 999)
     dashboard.get("/dashboard/tasks")  # warm the schedule caches, as a running server has
 
-    started = time.perf_counter()
+    # CPU time of this process (the app runs in a thread of it), not the wall clock: other
+    # test processes share the machine, and what is checked is the page's own cost.
+    started = time.process_time()
     with statements_run(backbeat.engine) as thousand:
         page = dashboard.get("/dashboard/tasks")
-    elapsed = time.perf_counter() - started
+    elapsed = time.process_time() - started
 
     assert page.text("task-count") == "Showing 1000 of 1000 tasks."
     assert len(page.all("tr", data_testid="task-row")) == 1000
     assert len(thousand) == len(one), thousand
-    assert elapsed < 2.0, f"the page took {elapsed:.2f} s"
+    assert elapsed < 2.0, f"the page took {elapsed:.2f} s of CPU"

@@ -36,10 +36,11 @@ def test_the_caps() -> None:
 
 
 def test_an_over_long_expression_is_refused_at_once_and_not_cached() -> None:
-    started = time.perf_counter()
+    # CPU time of this process, not the wall clock: other test processes share the machine.
+    started = time.process_time()
     with pytest.raises(ScheduleError, match=r"^schedule must be at most 256 characters$"):
         Schedule.parse(HUGE)
-    assert time.perf_counter() - started < 0.05
+    assert time.process_time() - started < 0.05
     assert cached() == (0, 0)
 
 

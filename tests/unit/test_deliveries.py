@@ -118,7 +118,7 @@ def test_abandon_fails_a_pending_delivery_for_good() -> None:
 
 def test_a_sender_that_never_reported_back_leaves_it_unconfirmed() -> None:
     now = T0 + timedelta(hours=1)
-    lost = deliveries.lost_in_flight(sending(), now)
+    lost = deliveries.lost_in_flight(sending(), now, RetryPlan())
     assert lost.status is DeliveryStatus.UNCONFIRMED  # it may have arrived: never again
     assert lost.status.is_final
     assert (lost.sending_until, lost.updated_at) == (None, now)

@@ -26,6 +26,7 @@ from backbeat.wiring import Backbeat, make_outbox
 from backbeat.worker.executor import Executor
 from backbeat.worker.loop import Worker
 from backbeat.worker.outbox import OutboxSender
+from backbeat.worker.webhooks import WebhookPoster
 from tests.conftest import Tenant
 
 T = TypeVar("T")
@@ -43,6 +44,7 @@ class Harness:
     mailer: RecordingMailer
     queue: WorkQueue
     worker: Worker
+    outbox: OutboxSender
 
     def new_task(self, tenant: Tenant, **fields: Any) -> UUID:
         caller = Caller(tenant.account_id, tenant.key_id(self.backbeat))
@@ -96,7 +98,8 @@ def make_harness(
         metrics=backbeat.metrics,
     )
     mailer = RecordingMailer()
-    outbox = OutboxSender(make_outbox(backbeat, config, timedelta(seconds=10)), mailer)
+    poster = WebhookPoster(allow_private=True, timeout_seconds=5)  # receivers on loopback
+    outbox = OutboxSender(make_outbox(backbeat, config, timedelta(seconds=10)), mailer, poster)
     executor = Executor(
         queue,
         Providers(config, preset={"anthropic": provider}),
@@ -115,4 +118,4 @@ def make_harness(
         poll_seconds=0.02,
         shutdown_grace_seconds=grace,
     )
-    return Harness(backbeat, clock, provider, mailer, queue, worker)
+    return Harness(backbeat, clock, provider, mailer, queue, worker, outbox)

@@ -1,32 +1,75 @@
 // Backbeat dashboard: small progressive enhancements. Every page works without this file.
-// - <time data-local> shows the viewer's local time (the UTC text stays in the title).
-// - The task form previews a schedule's description and next fire times as it is typed,
-//   and suggests time zones.
+// - Every <time data-local> is shown by the server in a named zone ("09:00 Europe/London");
+//   when the viewer's own clock reads differently, this adds their time beside it, labelled
+//   with the browser's zone ("(your time: Thu 8 Jan 2026, 10:00 Europe/Paris)").
+// - The task form previews a schedule's description and next fire times as it is typed.
+// - A wide table's scroll container says that it scrolls, when it does.
 // - A run that can still change polls its status every 2 s and reloads when it changes.
 // Text is only ever set with textContent: nothing from the server is parsed as HTML.
 "use strict";
 
 (function () {
-  var localFormat = new Intl.DateTimeFormat(undefined, {
-    dateStyle: "medium",
-    timeStyle: "short",
-  });
+  var yourZone = (function () {
+    try {
+      return Intl.DateTimeFormat().resolvedOptions().timeZone || "";
+    } catch (error) {
+      return "";
+    }
+  })();
+
+  function formatter(seconds, zone) {
+    var options = {
+      weekday: "short",
+      day: "numeric",
+      month: "short",
+      year: "numeric",
+      hour: "2-digit",
+      minute: "2-digit",
+      hourCycle: "h23",
+    };
+    if (seconds) {
+      options.second = "2-digit";
+    }
+    if (zone) {
+      options.timeZone = zone;
+    }
+    return new Intl.DateTimeFormat(undefined, options);
+  }
+
+  function readsTheSame(instant, zone, seconds) {
+    // Whether the viewer's clock shows the same date and time as the zone's, at that instant.
+    try {
+      return formatter(seconds, zone).format(instant) === formatter(seconds).format(instant);
+    } catch (error) {
+      return false; // a zone this browser does not know: show the viewer's time
+    }
+  }
 
   function localize(root) {
-    root.querySelectorAll("time[data-local]").forEach(function (element) {
+    root.querySelectorAll("time[data-local]:not([data-localized])").forEach(function (element) {
+      element.setAttribute("data-localized", "");
       var instant = new Date(element.getAttribute("datetime"));
-      if (!isNaN(instant.getTime())) {
-        element.textContent = localFormat.format(instant);
+      var zone = element.getAttribute("data-zone") || "UTC";
+      var seconds = element.hasAttribute("data-seconds");
+      if (!yourZone || isNaN(instant.getTime()) || readsTheSame(instant, zone, seconds)) {
+        return;
       }
+      var note = document.createElement("span");
+      note.className = "your-time";
+      note.setAttribute("data-your-time", "");
+      note.textContent =
+        " (your time: " + formatter(seconds).format(instant) + " " + yourZone + ")";
+      element.after(note);
     });
   }
 
-  function timeElement(iso, utcText) {
+  function timeElement(iso, text, zone, utcText) {
     var element = document.createElement("time");
     element.setAttribute("datetime", iso);
     element.setAttribute("title", utcText);
+    element.setAttribute("data-zone", zone);
     element.setAttribute("data-local", "");
-    element.textContent = utcText;
+    element.textContent = text;
     return element;
   }
 
@@ -69,7 +112,8 @@
         error.hidden = true;
         body.upcoming.forEach(function (iso, index) {
           var item = document.createElement("li");
-          item.appendChild(timeElement(iso, body.upcoming_utc[index]));
+          var text = body.upcoming_text[index];
+          item.appendChild(timeElement(iso, text, body.timezone, body.upcoming_utc[index]));
           upcoming.appendChild(item);
         });
         localize(upcoming);
@@ -122,21 +166,23 @@
     }, 2000);
   }
 
-  function suggestZones(list) {
-    // The browser's own IANA zone list; without it the field is plain text, checked by
-    // the server as the API checks it.
-    if (typeof Intl.supportedValuesOf !== "function") {
+  function scrollHint(wrap) {
+    // The hint before a wide table shows only while the table is wider than its box.
+    var hint = document.getElementById(wrap.getAttribute("data-scroll-hint"));
+    if (!hint) {
       return;
     }
-    ["UTC"].concat(Intl.supportedValuesOf("timeZone")).forEach(function (zone) {
-      var option = document.createElement("option");
-      option.value = zone;
-      list.appendChild(option);
-    });
+    function check() {
+      var scrolls = wrap.scrollWidth > wrap.clientWidth + 1;
+      hint.hidden = !scrolls;
+      wrap.toggleAttribute("data-scrolls", scrolls);
+    }
+    check();
+    window.addEventListener("resize", check);
   }
 
   localize(document);
-  document.querySelectorAll("datalist[data-zones]").forEach(suggestZones);
+  document.querySelectorAll("[data-scroll-hint]").forEach(scrollHint);
   document.querySelectorAll("form[data-preview-url]").forEach(previewSchedule);
   document.querySelectorAll("[data-poll-url]").forEach(pollRun);
 })();
