@@ -68,13 +68,14 @@ class Backbeat:
     # Checks presented keys with the secret of the settings held now (`serve` replaces them).
     keys: KeyService = field(init=False)
 
-    # Seals the secrets accounts give (webhook signing secrets), under the same secret.
-    box: AesSecretBox = field(init=False)
+    # Seals the secrets accounts give (webhook signing secrets, Slack URLs) under the server
+    # secret of the settings held now.
+    box: AesSecretBox = field(default_factory=lambda: AesSecretBox(lambda: b""))
     webhooks: WebhookService = field(init=False)
 
     def __post_init__(self) -> None:
         self.keys = KeyService(self.uow, self.clock, lambda: self.settings.secret)
-        self.box = AesSecretBox(lambda: self.settings.secret)
+        self.box.follow(lambda: self.settings.secret)
         self.webhooks = WebhookService(self.uow, self.clock, self.box)
 
     def uow(self, write: bool = False) -> SqlUnitOfWork:
@@ -95,6 +96,7 @@ def build_worker(backbeat: Backbeat, *, worker_id: str | None = None) -> Worker:
     from backbeat.worker.executor import Executor
     from backbeat.worker.loop import Worker
     from backbeat.worker.outbox import OutboxSender
+    from backbeat.worker.slack import SlackPoster
     from backbeat.worker.webhooks import WebhookPoster
 
     # The model SDKs take seconds to import. Providers imports them on first use, which in a
@@ -124,6 +126,7 @@ def build_worker(backbeat: Backbeat, *, worker_id: str | None = None) -> Worker:
         retry=RetryPolicy(),
         metrics=backbeat.metrics,
         events=RunEvents(settings.public_url),
+        box=backbeat.box,
     )
     executor = Executor(
         queue,
@@ -140,6 +143,10 @@ def build_worker(backbeat: Backbeat, *, worker_id: str | None = None) -> Worker:
             outbox,
             mailer,
             WebhookPoster(
+                allow_private=settings.webhook_allow_private,
+                timeout_seconds=settings.webhook_timeout_seconds,
+            ),
+            SlackPoster(
                 allow_private=settings.webhook_allow_private,
                 timeout_seconds=settings.webhook_timeout_seconds,
             ),
@@ -209,6 +216,7 @@ def build(
     clock = clock or SystemClock(settings.clock_start)
     metrics = metrics or Metrics()
     events = RunEvents(settings.public_url)
+    box = AesSecretBox(lambda: settings.secret)  # follows the Backbeat's settings once built
     engine = engine or make_engine(settings.database_url, pool_size=settings.db_pool_size)
     schedule_changed = threading.Event()
     runs_queued = Notifier()
@@ -227,6 +235,7 @@ def build(
             billing_url=settings.billing_url,
             metrics=metrics,
             events=events,
+            box=box,
         ),
         runs=RunService(
             uow,
@@ -241,6 +250,7 @@ def build(
         lookups=LookupService(uow, clock),
         stats=StatsService(uow, clock),
         metrics=metrics,
+        box=box,
         schedule_changed=schedule_changed,
         runs_queued=runs_queued,
     )

@@ -14,6 +14,7 @@ from pydantic import Field
 # Pydantic needs typing_extensions' TypedDict on Python < 3.12 to build a schema from it.
 from typing_extensions import TypedDict
 
+from backbeat.api.delivery_docs import DELIVERY_FIELD, TaskDelivery
 from backbeat.domain.runs import AttemptStatus, RunStatus
 
 EXTENSION: dict[str, Any] = {"x-backbeat-extension": True}
@@ -139,6 +140,7 @@ class Task(TypedDict, total=False):
     updated_at: Annotated[str, _extension("when the task last changed.", format="date-time")]
     misfire_grace_seconds: Annotated[int | None, _extension("catch-up window, seconds.")]
     max_attempts: Annotated[int | None, _extension("attempts per run.")]
+    delivery: Annotated[TaskDelivery | None, DELIVERY_FIELD]
 
 
 class TasksResponse(TypedDict):

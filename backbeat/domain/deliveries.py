@@ -48,6 +48,7 @@ class DeliveryStatus(StrEnum):
 class Channel(StrEnum):
     EMAIL = "email"
     WEBHOOK = "webhook"  # recipient: the endpoint's id
+    SLACK = "slack"  # recipient: "slack" (the task's one incoming webhook)
 
 
 class Purpose(StrEnum):
@@ -55,6 +56,7 @@ class Purpose(StrEnum):
     and an event about the run never stand in for each other."""
 
     MESSAGE = "message"  # the model's send_email
+    REPORT = "report"  # the run's final output, to the task's delivery channels
     EVENT = "event"  # a webhook event about the run (created once the run's state is final)
 
 
@@ -209,6 +211,7 @@ def view(delivery: Delivery) -> dict[str, object]:
     """How a delivery shows on its run (API `output.deliveries`, dashboard, CLI)."""
     return {
         "channel": delivery.channel.value,
+        "purpose": delivery.purpose.value,  # message (send_email), report, or event
         "to": delivery.address,
         "subject": delivery.subject,
         "status": delivery.status.value,

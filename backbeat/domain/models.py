@@ -10,6 +10,7 @@ from uuid import UUID
 from backbeat.domain.cron import Schedule
 from backbeat.domain.deliveries import Delivery
 from backbeat.domain.runs import AttemptStatus, RunStatus, Trigger
+from backbeat.domain.task_delivery import DeliverySettings
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +76,8 @@ class Task:
     # The organizations the task was made through by someone acting for its account via a
     # shared organization: its emails reach the owner and their members only. None: no limit.
     scope_organization_ids: tuple[UUID, ...] | None = None
+    # Where a completed run's report goes (extension); None: nowhere automatically.
+    delivery: DeliverySettings | None = None
 
     @property
     def is_active(self) -> bool:

@@ -10,7 +10,7 @@ import re
 from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, WithJsonSchema
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
 from backbeat.domain.cron import (
@@ -20,6 +20,7 @@ from backbeat.domain.cron import (
     ScheduleError,
     is_valid_zone,
 )
+from backbeat.edge.delivery import DeliveryRequest
 from backbeat.services.tasks import TaskDraft, TaskPatch
 
 # Zod's UUID rule: 8-4-4-4-12 hex, version 1-8, variant 8/9/a/b, or the nil / max UUIDs.
@@ -28,7 +29,7 @@ _UUID = re.compile(
     r"|00000000-0000-0000-0000-000000000000|ffffffff-ffff-ffff-ffff-ffffffffffff)$",
     re.IGNORECASE,
 )
-_EXTENSION = {"x-backbeat-extension": True}
+_EXTENSION: dict[str, Any] = {"x-backbeat-extension": True}
 
 # The longest text each task field takes (in characters), checked before anything else reads
 # it, a schedule before it is parsed. The real service has no caps; README.md lists these.
@@ -181,6 +182,14 @@ _ATTEMPTS_SCHEMA = {
 # refused (not_null) except where the contract allows it (`enabled`, the extensions).
 GraceSeconds = Annotated[int | None, AfterValidator(_grace), WithJsonSchema(_GRACE_SCHEMA)]
 MaxAttempts = Annotated[int | None, AfterValidator(_attempts), WithJsonSchema(_ATTEMPTS_SCHEMA)]
+Delivery = Annotated[
+    DeliveryRequest | None,
+    Field(
+        description="Extension: where a completed run's report goes (null: nowhere "
+        "automatically; on an update, null removes the setting).",
+        json_schema_extra=_EXTENSION,
+    ),
+]
 OptionalAccountId = Annotated[
     str | None, not_null("account_id"), uuid_text("account_id"), WithJsonSchema(_UUID_SCHEMA)
 ]
@@ -214,6 +223,7 @@ class CreateTaskRequest(_Strict):
     model: OptionalModel = None
     misfire_grace_seconds: GraceSeconds = None
     max_attempts: MaxAttempts = None
+    delivery: Delivery = None
 
     def draft(self) -> TaskDraft:
         """What TaskService.create takes (the API, the dashboard and the CLI all build it so)."""
@@ -227,6 +237,7 @@ class CreateTaskRequest(_Strict):
             model=self.model,
             misfire_grace_seconds=self.misfire_grace_seconds,
             max_attempts=self.max_attempts,
+            delivery=None if self.delivery is None else self.delivery.given(),
         )
 
 
@@ -261,13 +272,18 @@ class UpdateTaskRequest(_Strict):
     ] = None
     misfire_grace_seconds: GraceSeconds = None
     max_attempts: MaxAttempts = None
+    delivery: Delivery = None
 
     def patch(self) -> TaskPatch:
         """What TaskService.update takes: the fields the request gave, the rest UNSET."""
         given: dict[str, Any] = {}
         for name in self.model_fields_set & set(TaskPatch.__dataclass_fields__):
             value = getattr(self, name)
-            given[name] = UUID(value) if name == "artist_account_id" else value
+            if name == "artist_account_id":
+                value = UUID(value)
+            elif name == "delivery" and value is not None:
+                value = value.given()
+            given[name] = value
         return TaskPatch(**given)  # the fields not given stay UNSET
 
 

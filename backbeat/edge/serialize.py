@@ -10,6 +10,7 @@ from backbeat import __version__
 from backbeat.domain.clock import iso_utc
 from backbeat.domain.deliveries import email_subject, run_output
 from backbeat.domain.models import Attempt, Run, Task
+from backbeat.edge.delivery import delivery_json
 from backbeat.services.tasks import TaskView
 
 ENVIRONMENT = {"id": "backbeat", "name": "production", "user": None}
@@ -45,6 +46,7 @@ def task_json(view: TaskView) -> dict[str, Any]:
         "updated_at": iso_utc(task.updated_at),
         "misfire_grace_seconds": task.misfire_grace_seconds,
         "max_attempts": task.max_attempts,
+        "delivery": delivery_json(task.delivery),
     }
 
 

@@ -117,6 +117,16 @@ class Outbox:
             return self._webhook_sending_for
         return self._sending_for
 
+    def slack_target(self, delivery: Delivery) -> str | None:
+        """The Slack incoming webhook URL of the delivery's task, now; None if the task is
+        gone or no longer posts to Slack."""
+        with self._uow() as uow:
+            run = uow.runs.get(delivery.run_id)
+            task = None if run is None or run.task_id is None else uow.tasks.get(run.task_id)
+        if task is None or task.delivery is None or task.delivery.slack_url is None:
+            return None
+        return None if self._box is None else self._box.open(task.delivery.slack_url)
+
     def webhook_target(self, delivery: Delivery) -> tuple[str, list[str]] | None:
         """Where an event goes and the secrets that sign it now; None if the endpoint is
         gone, or disabled."""

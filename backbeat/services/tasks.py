@@ -14,10 +14,11 @@ from backbeat.domain.errors import AccessDenied, NotFound
 from backbeat.domain.metrics import NO_METRICS, Recorder
 from backbeat.domain.models import Run, Task
 from backbeat.domain.plans import PlanLimitReached, PlanRefusal, blocked_at_run_time, violation
-from backbeat.domain.ports import UnitOfWork
+from backbeat.domain.ports import SecretBox, UnitOfWork
 from backbeat.services.access import Acting, check_artist, reach, resolve_account, resolve_acting
 from backbeat.services.keys import Caller
 from backbeat.services.runs import cancel_locked
+from backbeat.services.task_delivery import DeliveryInput, settings_to_store, shown
 from backbeat.services.webhooks import RunEvents
 
 RECENT_RUNS = 5
@@ -47,6 +48,7 @@ class TaskDraft:
     model: str | None = None
     misfire_grace_seconds: int | None = None
     max_attempts: int | None = None
+    delivery: DeliveryInput | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +64,7 @@ class TaskPatch:
     model: str | Unset = UNSET
     misfire_grace_seconds: int | Unset | None = UNSET
     max_attempts: int | Unset | None = UNSET
+    delivery: DeliveryInput | Unset | None = UNSET
 
     def given(self) -> dict[str, object]:
         return {
@@ -113,9 +116,11 @@ class TaskService:
         billing_url: str | None = None,
         metrics: Recorder = NO_METRICS,
         events: RunEvents | None = None,
+        box: SecretBox | None = None,
     ) -> None:
         self._uow = uow
         self._clock = clock
+        self._box = box  # seals and opens the Slack URLs of delivery settings
         self._metrics = metrics
         self._events = events or RunEvents()
         self._on_schedule_change = on_schedule_change or (lambda: None)
@@ -165,6 +170,12 @@ class TaskService:
                 max_attempts=draft.max_attempts,
                 scope_organization_ids=acting.scope,
             )
+            task = replace(
+                task,
+                delivery=settings_to_store(
+                    uow, self._box, owner, acting.scope, draft.delivery, None
+                ),
+            )
             uow.tasks.add(task)
             view = self._views(uow, [task])[0]
             uow.commit()
@@ -178,6 +189,15 @@ class TaskService:
         changes = patch.given()
         with self._uow(write=True) as uow:
             task, acting = self._owned(uow, caller, task_id, account_id)
+            if "delivery" in changes:
+                changes["delivery"] = settings_to_store(
+                    uow,
+                    self._box,
+                    task.account_id,
+                    narrowed(task.scope_organization_ids, acting),
+                    patch.delivery if isinstance(patch.delivery, DeliveryInput) else None,
+                    task.delivery,
+                )
             updated: Task = replace(task, **changes)  # type: ignore[arg-type]
             rewrites = acting.scope is not None and any(
                 getattr(updated, name) != getattr(task, name) for name in INSTRUCTIONS
@@ -303,7 +323,7 @@ class TaskService:
         recent = uow.runs.recent_by_task([task.id for task in tasks], RECENT_RUNS)
         return [
             TaskView(
-                task=task,
+                task=replace(task, delivery=shown(self._box, task.delivery)),
                 owner_email=emails.get(task.account_id),
                 recent_runs=recent.get(task.id, []),
                 upcoming=task.parsed_schedule().upcoming(now, UPCOMING) if task.is_active else [],

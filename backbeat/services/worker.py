@@ -23,8 +23,9 @@ from backbeat.domain.errors import ConcurrentChange
 from backbeat.domain.failures import AttemptFailed, FailureKind, RetryPolicy
 from backbeat.domain.metrics import NO_METRICS, Recorder
 from backbeat.domain.models import Attempt, Run
-from backbeat.domain.ports import UnitOfWork
+from backbeat.domain.ports import SecretBox, UnitOfWork
 from backbeat.domain.runs import RunStatus
+from backbeat.services.reporting import record_report_deliveries
 from backbeat.services.webhooks import RunEvents
 
 log = logging.getLogger("backbeat.worker")
@@ -79,11 +80,13 @@ class WorkQueue:
         rng: random.Random | None = None,
         metrics: Recorder = NO_METRICS,
         events: RunEvents | None = None,
+        box: SecretBox | None = None,
     ) -> None:
         self._uow = uow
         self._clock = clock
         self._metrics = metrics
         self._events = events or RunEvents()
+        self._box = box  # opens tasks' Slack URLs, for the report deliveries' rows
         self.lease = lease
         self._retry = retry
         self._rng = rng
@@ -176,6 +179,7 @@ class WorkQueue:
             uow.work.save(run)
             uow.work.save_attempt(attempt)
             self._events.record(uow, run, now)  # with the final state, or not at all
+            record_report_deliveries(uow, run, now, self._events.run_url(run.id), self._box)
             uow.commit()
         _log_outcome(run, attempt)
         self._metrics.run_outcome(

@@ -30,6 +30,10 @@ class AesSecretBox:
         self._server_secret = server_secret
         self._cipher: tuple[bytes, AESGCM] | None = None
 
+    def follow(self, server_secret: Callable[[], bytes]) -> None:
+        """Read the server secret from here from now on (the wired Backbeat's settings)."""
+        self._server_secret = server_secret
+
     def _aes(self) -> AESGCM:
         secret = self._server_secret()
         if self._cipher is None or self._cipher[0] != secret:

@@ -120,6 +120,8 @@ tasks = Table(
     # The organizations (a JSON list of ids) the task was made through when someone acted for
     # its account via a shared organization: its emails reach no further. NULL: full reach.
     Column("scope_organization_ids", json_type(), nullable=True),
+    # {"when", "email": [...], "slack": sealed URL or null} (domain.task_delivery); NULL: none
+    Column("delivery", json_type(), nullable=True),
     # The scheduler's cursor: the next fire time still to dispatch; NULL while paused.
     Column("next_fire_at", UTCDateTime, nullable=True),
     Column("created_at", UTCDateTime, nullable=False),

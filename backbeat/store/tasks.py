@@ -24,6 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from backbeat.domain.models import Task
+from backbeat.domain.task_delivery import DeliverySettings, When
 from backbeat.store.tables import tasks
 
 _COLUMNS = (
@@ -48,6 +49,7 @@ def task_from_row(row: Any) -> Task:
     return Task(
         id=row.id,
         scope_organization_ids=None if scope is None else tuple(UUID(each) for each in scope),
+        delivery=delivery_from_json(row.delivery),
         **{name: getattr(row, name) for name in _COLUMNS},
     )
 
@@ -56,8 +58,23 @@ def _values(task: Task) -> dict[str, Any]:
     scope = task.scope_organization_ids
     return {
         "scope_organization_ids": None if scope is None else [str(each) for each in scope],
+        "delivery": delivery_json(task.delivery),
         **{name: getattr(task, name) for name in _COLUMNS},
     }
+
+
+def delivery_json(settings: DeliverySettings | None) -> dict[str, Any] | None:
+    if settings is None:
+        return None
+    return {"when": settings.when.value, "email": list(settings.email), "slack": settings.slack_url}
+
+
+def delivery_from_json(raw: Any) -> DeliverySettings | None:
+    if raw is None:
+        return None
+    return DeliverySettings(
+        when=When(raw["when"]), email=tuple(raw.get("email") or ()), slack_url=raw.get("slack")
+    )
 
 
 class SqlTaskRepository:

@@ -11,19 +11,23 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 
 from backbeat.agents.tools.base import DeliveryReport, Mailer, OutgoingEmail
-from backbeat.domain import backoff
+from backbeat.domain import backoff, reports
 from backbeat.domain.deliveries import (
     Channel,
     Delivery,
     DeliveryStatus,
+    Purpose,
     SendOutcome,
     SendResult,
 )
 from backbeat.domain.failures import AttemptFailed, FailureKind
 from backbeat.services.outbox import LeaseLost, Outbox
+from backbeat.services.reporting import report_from_json
 from backbeat.worker.db import in_thread
+from backbeat.worker.slack import SlackPoster
 from backbeat.worker.webhooks import WebhookPoster
 
 log = logging.getLogger("backbeat.outbox")
@@ -34,11 +38,16 @@ SETTLE_TRIES = 20  # with in_thread's own patience, minutes of database outage
 
 class OutboxSender:
     def __init__(
-        self, outbox: Outbox, mailer: Mailer | None, poster: WebhookPoster | None = None
+        self,
+        outbox: Outbox,
+        mailer: Mailer | None,
+        poster: WebhookPoster | None = None,
+        slack: SlackPoster | None = None,
     ) -> None:
         self.outbox = outbox
         self._mailer = mailer
         self._poster = poster
+        self._slack = slack
         self._in_flight: set[asyncio.Task[Delivery | None]] = set()
 
     @property
@@ -78,7 +87,18 @@ class OutboxSender:
             if self._mailer is None:
                 return SendResult(SendOutcome.PERMANENT, "email is not configured")
             email = OutgoingEmail((delivery.address,), delivery.subject or "", delivery.body)
+            if delivery.purpose is Purpose.REPORT:
+                report = report_from_json(delivery.body)
+                email = replace(
+                    email, body=reports.email_text(report), html=reports.email_html(report)
+                )
             return await self._mailer.send(email)
+        if delivery.channel is Channel.SLACK and self._slack is not None:
+            url = await in_thread(self.outbox.slack_target, delivery)
+            if url is None:
+                return SendResult(SendOutcome.PERMANENT, "the task no longer posts to Slack")
+            report = report_from_json(delivery.body)
+            return await self._slack.post(url, reports.slack_payload(report))
         if delivery.channel is Channel.WEBHOOK and self._poster is not None:
             target = await in_thread(self.outbox.webhook_target, delivery)
             if target is None:

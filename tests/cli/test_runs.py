@@ -162,6 +162,7 @@ def test_show_json_is_the_api_run_in_full(
     assert shown["output"] == OUTPUT
     assert delivery == {
         "channel": "email",
+        "purpose": "message",
         "to": "alice@example.com",
         "subject": "Pulse",
         "status": "sent",

@@ -177,3 +177,17 @@ def test_the_plan_gate_answers_recoups_refusal(backbeat: Backbeat, alice: Tenant
     assert body["plan"] == "free"
     assert body["current_task_count"] == 1
     assert len(ok(call(server, "get_tasks", {}))["tasks"]) == 1  # nothing written
+
+
+def test_the_delivery_setting_is_editable_through_mcp(backbeat: Backbeat, alice: Tenant) -> None:
+    server = server_for(backbeat, alice)
+    task = new_task(server, alice, delivery={"email": ["alice@example.com"]})
+    assert task["delivery"] == {"when": "always", "email": ["alice@example.com"], "slack": None}
+    slack = "https://hooks.slack.com/services/T1/B1/secretXYZ1"
+    [updated] = ok(
+        call(
+            server, "update_task", {"id": task["id"], "delivery": {"slack": {"webhook_url": slack}}}
+        )
+    )["tasks"]
+    assert updated["delivery"]["slack"] == {"webhook_url": "https://hooks.slack.com/…XYZ1"}
+    assert slack not in str(updated)

@@ -26,6 +26,7 @@ from backbeat.wiring import Backbeat, make_outbox
 from backbeat.worker.executor import Executor
 from backbeat.worker.loop import Worker
 from backbeat.worker.outbox import OutboxSender
+from backbeat.worker.slack import SlackPoster
 from backbeat.worker.webhooks import WebhookPoster
 from tests.conftest import Tenant
 
@@ -96,10 +97,14 @@ def make_harness(
         retry=RetryPolicy(),
         rng=random.Random(7),
         metrics=backbeat.metrics,
+        box=backbeat.box,
     )
     mailer = RecordingMailer()
     poster = WebhookPoster(allow_private=True, timeout_seconds=5)  # receivers on loopback
-    outbox = OutboxSender(make_outbox(backbeat, config, timedelta(seconds=10)), mailer, poster)
+    slack = SlackPoster(allow_private=True, timeout_seconds=5)
+    outbox = OutboxSender(
+        make_outbox(backbeat, config, timedelta(seconds=10)), mailer, poster, slack
+    )
     executor = Executor(
         queue,
         Providers(config, preset={"anthropic": provider}),

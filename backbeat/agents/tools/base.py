@@ -22,6 +22,7 @@ class OutgoingEmail:
     recipients: tuple[str, ...]
     subject: str
     body: str  # plain text (Markdown allowed)
+    html: str | None = None  # an HTML alternative (a report), already safe
 
 
 class Mailer(Protocol):

@@ -126,6 +126,8 @@ class SmtpMailer:
         message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies, please
         message["X-Mailer"] = "Backbeat"
         message.set_content(email.body)
+        if email.html is not None:
+            message.add_alternative(email.html, subtype="html")
         return message
 
     def _send(self, message: EmailMessage, recipients: list[str]) -> SendResult:

@@ -1,0 +1,29 @@
+"""The served schema of the task's `delivery` extension field, as tasks carry it."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Field
+from typing_extensions import TypedDict
+
+_EXTENSION: dict[str, Any] = {"x-backbeat-extension": True}
+
+
+class SlackShown(TypedDict):
+    webhook_url: Annotated[
+        str, Field(description="The incoming webhook's host and last four characters only.")
+    ]
+
+
+class TaskDelivery(TypedDict):
+    when: Literal["always", "never"]
+    email: Annotated[list[str], Field(description="Report recipients, all on the owner's team.")]
+    slack: SlackShown | None
+
+
+DELIVERY_FIELD = Field(
+    description="Extension: where a completed run's report goes; null: nowhere automatically "
+    "(the model's own send_email only).",
+    json_schema_extra=_EXTENSION,
+)

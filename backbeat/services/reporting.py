@@ -1,0 +1,98 @@
+"""A completed run's report, to the channels of its task's delivery setting: one outbox row
+per recipient (purpose `report`), written in the transaction that completes the run, so a
+completed run has its deliveries and a rolled-back one has none. The outbox sends them once
+the run has ended (domain.deliveries.may_send_after_run); the rendering per channel happens
+at send time, from the report stored in the row (domain.reports)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from urllib.parse import urlsplit
+
+from backbeat.domain import reports
+from backbeat.domain.deliveries import Channel, Delivery, DeliveryStatus, Purpose
+from backbeat.domain.ids import new_delivery_id
+from backbeat.domain.models import Run, Task
+from backbeat.domain.ports import SecretBox, UnitOfWork
+from backbeat.domain.runs import RunStatus
+from backbeat.domain.task_delivery import SLACK
+
+
+def report_json(report: reports.Report) -> str:
+    """The report as a delivery row keeps it (rendered per channel when it is sent)."""
+    return json.dumps(
+        {
+            "task_title": report.task_title,
+            "artist_name": report.artist_name,
+            "text": report.text,
+            "run_id": report.run_id,
+            "run_url": report.run_url,
+            "finished_at": report.finished_at.isoformat(),
+            "kind": report.kind,
+        }
+    )
+
+
+def report_from_json(body: str) -> reports.Report:
+    raw = json.loads(body)
+    return reports.Report(
+        task_title=raw["task_title"],
+        artist_name=raw["artist_name"],
+        text=raw["text"],
+        run_id=raw["run_id"],
+        run_url=raw["run_url"],
+        finished_at=datetime.fromisoformat(raw["finished_at"]),
+        kind=raw.get("kind", "report"),
+    )
+
+
+def report_of(uow: UnitOfWork, run: Run, task: Task, run_url: str | None) -> reports.Report:
+    artist = uow.accounts.artist_names([task.artist_account_id]).get(task.artist_account_id)
+    return reports.Report(
+        task_title=task.title,
+        artist_name=artist,
+        text=str((run.output or {}).get("text") or ""),
+        run_id=run.id,
+        run_url=run_url,
+        finished_at=run.finished_at or run.updated_at,
+    )
+
+
+def record_report_deliveries(
+    uow: UnitOfWork, run: Run, now: datetime, run_url: str | None, box: SecretBox | None
+) -> int:
+    """The report's deliveries, for a run that just completed; how many."""
+    if run.status is not RunStatus.COMPLETED or run.task_id is None:
+        return 0
+    task = uow.tasks.get(run.task_id)
+    if task is None or task.delivery is None or not task.delivery.delivers:
+        return 0
+    report = report_of(uow, run, task, run_url)
+    body = report_json(report)
+    subject = reports.email_subject(report)
+
+    def row(channel: Channel, recipient: str, address: str, title: str | None) -> Delivery:
+        return Delivery(
+            id=new_delivery_id(),
+            run_id=run.id,
+            channel=channel,
+            recipient=recipient,
+            address=address,
+            subject=title,
+            body=body,
+            status=DeliveryStatus.PENDING,
+            created_at=now,
+            updated_at=now,
+            purpose=Purpose.REPORT,
+        )
+
+    rows = [row(Channel.EMAIL, address, address, subject) for address in task.delivery.email]
+    if task.delivery.slack_url is not None and box is not None:
+        # The row shows the host only: the URL itself is a secret, read from the task at
+        # send time.
+        host = urlsplit(box.open(task.delivery.slack_url)).hostname or "slack"
+        rows.append(row(Channel.SLACK, SLACK, host, None))
+    for each in rows:
+        uow.deliveries.add(each)
+    return len(rows)
