@@ -22,7 +22,6 @@ token): no detail carries it, only its host.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import json
 from typing import Any
 
@@ -30,8 +29,8 @@ import httpx
 
 from backbeat import __version__
 from backbeat.agents.tools.base import ToolError
-from backbeat.agents.tools.web_addresses import Resolver, non_public_reason, resolve
 from backbeat.domain.deliveries import SendOutcome, SendResult
+from backbeat.worker.pinned_http import Refused, Resolver, checked_addresses, post_pinned, resolve
 
 RESPONSE_CAP = 4096  # bytes of an answer read, at most
 ERROR_CAP = 100  # characters of Slack's error string kept in a detail
@@ -87,35 +86,34 @@ class SlackPoster:
             return SendResult(SendOutcome.PERMANENT, f"the message is not JSON: {exc}"[:200])
         port = target.port or (443 if target.scheme == "https" else 80)
         try:
-            addresses = await self._addresses(host, port)
+            addresses = await checked_addresses(
+                host,
+                port,
+                allow_private=self.allow_private,
+                resolver=self._resolver,
+                what="Slack webhooks",
+            )
         except ToolError as exc:
             return SendResult(SendOutcome.TEMPORARY, str(exc))
-        except PermissionError as exc:
+        except Refused as exc:
             return SendResult(SendOutcome.PERMANENT, str(exc))
         headers = {
             "content-type": "application/json; charset=utf-8",
             "accept-encoding": "identity",
             "user-agent": f"Backbeat/{__version__} (slack)",
-            "host": target.netloc.decode("ascii"),
         }
-        failure = "no address"
-        async with httpx.AsyncClient(
-            trust_env=False,
-            follow_redirects=False,
-            timeout=httpx.Timeout(self.timeout_seconds),
-            transport=httpx.AsyncHTTPTransport(retries=0),
-        ) as client:
-            for address in addresses:
-                pinned = target.copy_with(host=address.split("%", 1)[0])
-                extensions = {"sni_hostname": host} if target.scheme == "https" else {}
-                request = client.build_request(
-                    "POST", pinned, content=body, headers=headers, extensions=extensions
-                )
-                try:
-                    return await self._send(client, request, host)
-                except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-                    failure = str(exc) or type(exc).__name__
-        return SendResult(SendOutcome.TEMPORARY, f"could not connect to {host}: {failure}"[:300])
+
+        async def send(client: httpx.AsyncClient, request: httpx.Request) -> SendResult:
+            return await self._send(client, request, host)
+
+        return await post_pinned(
+            target,
+            addresses,
+            body,
+            headers,
+            timeout_seconds=self.timeout_seconds,
+            send=send,
+        )
 
     async def _send(
         self, client: httpx.AsyncClient, request: httpx.Request, host: str
@@ -165,19 +163,3 @@ class SlackPoster:
         if 400 <= status < 500:
             return SendResult(SendOutcome.PERMANENT, f"{where}: {said or 'no error given'}")
         return SendResult(SendOutcome.TEMPORARY, f"{where}: {said}" if said else where)
-
-    async def _addresses(self, host: str, port: int) -> list[str]:
-        try:
-            literal = ipaddress.ip_address(host)
-        except ValueError:
-            literal = None
-        addresses = [str(literal)] if literal is not None else await self._resolver(host, port)
-        if not self.allow_private:
-            for address in addresses:
-                reason = non_public_reason(address)
-                if reason is not None:
-                    raise PermissionError(
-                        f"refused: {host} is {address}, {reason}; Slack webhooks to private "
-                        "addresses are disabled"
-                    )
-        return addresses

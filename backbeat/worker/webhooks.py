@@ -11,22 +11,18 @@ followed. Only the start of the answer is read (RESPONSE_CAP), never its whole b
 
 from __future__ import annotations
 
-import ipaddress
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
 import httpx
 
 from backbeat import __version__
 from backbeat.agents.tools.base import ToolError
-from backbeat.agents.tools.web_addresses import non_public_reason, resolve
 from backbeat.domain.deliveries import SendOutcome, SendResult
 from backbeat.domain.webhooks import sign
+from backbeat.worker.pinned_http import Refused, Resolver, checked_addresses, post_pinned, resolve
 
 RESPONSE_CAP = 4096  # bytes of an answer read (for the log's detail), at most
-_SETTING = "BACKBEAT_WEBHOOK_ALLOW_PRIVATE"
-
-Resolver = Callable[[str, int], Awaitable[list[str]]]
 
 
 class WebhookPoster:
@@ -51,36 +47,31 @@ class WebhookPoster:
         host = target.host
         port = target.port or (443 if target.scheme == "https" else 80)
         try:
-            addresses = await self._addresses(host, port)
+            addresses = await checked_addresses(
+                host,
+                port,
+                allow_private=self.allow_private,
+                resolver=self._resolver,
+                what="webhooks",
+            )
         except ToolError as exc:
             return SendResult(SendOutcome.TEMPORARY, str(exc))
-        except PermissionError as exc:
+        except Refused as exc:
             return SendResult(SendOutcome.PERMANENT, str(exc))
         payload = body.encode()
         headers = {
             **sign(secrets, message_id, int(self._clock()), payload),
             "content-type": "application/json",
             "user-agent": f"Backbeat/{__version__} (webhooks)",
-            "host": target.netloc.decode("ascii"),
         }
-        failure = "no address"
-        async with httpx.AsyncClient(
-            trust_env=False,
-            follow_redirects=False,
-            timeout=httpx.Timeout(self.timeout_seconds),
-            transport=httpx.AsyncHTTPTransport(retries=0),
-        ) as client:
-            for address in addresses:
-                pinned = target.copy_with(host=address.split("%", 1)[0])
-                extensions = {"sni_hostname": host} if target.scheme == "https" else {}
-                request = client.build_request(
-                    "POST", pinned, content=payload, headers=headers, extensions=extensions
-                )
-                try:
-                    return await self._send(client, request)
-                except httpx.ConnectError as exc:
-                    failure = str(exc) or type(exc).__name__
-        return SendResult(SendOutcome.TEMPORARY, f"could not connect to {host}: {failure}")
+        return await post_pinned(
+            target,
+            addresses,
+            payload,
+            headers,
+            timeout_seconds=self.timeout_seconds,
+            send=self._send,
+        )
 
     async def _send(self, client: httpx.AsyncClient, request: httpx.Request) -> SendResult:
         try:
@@ -105,19 +96,3 @@ class WebhookPoster:
         if 200 <= status < 300:
             return SendResult(SendOutcome.ACCEPTED, f"HTTP {status}")
         return SendResult(SendOutcome.TEMPORARY, f"HTTP {status}")
-
-    async def _addresses(self, host: str, port: int) -> list[str]:
-        try:
-            literal = ipaddress.ip_address(host)
-        except ValueError:
-            literal = None
-        addresses = [str(literal)] if literal is not None else await self._resolver(host, port)
-        if not self.allow_private:
-            for address in addresses:
-                reason = non_public_reason(address)
-                if reason is not None:
-                    raise PermissionError(
-                        f"refused: {host} is {address}, {reason}; webhooks to private "
-                        f"addresses are disabled ({_SETTING})"
-                    )
-        return addresses
