@@ -57,6 +57,7 @@ class Purpose(StrEnum):
 
     MESSAGE = "message"  # the model's send_email
     REPORT = "report"  # the run's final output, to the task's delivery channels
+    ALERT = "alert"  # the run failed (or recovered): told to the task's owner
     EVENT = "event"  # a webhook event about the run (created once the run's state is final)
 
 
@@ -227,7 +228,7 @@ def emails_sent(found: list[Delivery]) -> list[dict[str, object]]:
     without a confirmation (never sent again: marked so)."""
     sent: list[dict[str, object]] = []
     for delivery in found:
-        if delivery.channel is not Channel.EMAIL:
+        if delivery.channel is not Channel.EMAIL or delivery.purpose not in CARRY_THE_RUN:
             continue
         if delivery.status is DeliveryStatus.SENT:
             sent.append({"to": delivery.address, "subject": delivery.subject})
@@ -236,13 +237,19 @@ def emails_sent(found: list[Delivery]) -> list[dict[str, object]]:
     return sent
 
 
+# The emails that carry the run's work (the model's own, and its report), as Recoup's
+# `email_subject` and `emails_sent` mean them; not alerts about the run.
+CARRY_THE_RUN = frozenset({Purpose.MESSAGE, Purpose.REPORT})
+
+
 def email_subject(found: list[Delivery]) -> str | None:
     """The subject of the first email the run sent (`sent`, or `unconfirmed`: it may have
     arrived), oldest first as the outbox lists them; None when it sent none."""
     for delivery in sorted(found, key=lambda each: (each.created_at, each.id)):
-        if delivery.channel is Channel.EMAIL and delivery.status in (
-            DeliveryStatus.SENT,
-            DeliveryStatus.UNCONFIRMED,
+        if (
+            delivery.channel is Channel.EMAIL
+            and delivery.purpose in CARRY_THE_RUN
+            and delivery.status in (DeliveryStatus.SENT, DeliveryStatus.UNCONFIRMED)
         ):
             return delivery.subject
     return None

@@ -30,6 +30,7 @@ def report_json(report: reports.Report) -> str:
             "run_url": report.run_url,
             "finished_at": report.finished_at.isoformat(),
             "kind": report.kind,
+            "error": report.error,
         }
     )
 
@@ -44,6 +45,7 @@ def report_from_json(body: str) -> reports.Report:
         run_url=raw["run_url"],
         finished_at=datetime.fromisoformat(raw["finished_at"]),
         kind=raw.get("kind", "report"),
+        error=raw.get("error"),
     )
 
 

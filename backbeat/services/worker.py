@@ -25,6 +25,7 @@ from backbeat.domain.metrics import NO_METRICS, Recorder
 from backbeat.domain.models import Attempt, Run
 from backbeat.domain.ports import SecretBox, UnitOfWork
 from backbeat.domain.runs import RunStatus
+from backbeat.services.alerts import record_alerts
 from backbeat.services.reporting import record_report_deliveries
 from backbeat.services.webhooks import RunEvents
 
@@ -180,6 +181,7 @@ class WorkQueue:
             uow.work.save_attempt(attempt)
             self._events.record(uow, run, now)  # with the final state, or not at all
             record_report_deliveries(uow, run, now, self._events.run_url(run.id), self._box)
+            record_alerts(uow, run, now, self._events.run_url(run.id), self._box)
             uow.commit()
         _log_outcome(run, attempt)
         self._metrics.run_outcome(
@@ -238,6 +240,7 @@ class WorkQueue:
                 uow.work.save(after)
                 uow.work.save_attempt(ended)
                 self._events.record(uow, after, now)
+                record_alerts(uow, after, now, self._events.run_url(after.id), self._box)
                 reaped.append(after)
             uow.commit()
         for run in reaped:

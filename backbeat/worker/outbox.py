@@ -87,7 +87,7 @@ class OutboxSender:
             if self._mailer is None:
                 return SendResult(SendOutcome.PERMANENT, "email is not configured")
             email = OutgoingEmail((delivery.address,), delivery.subject or "", delivery.body)
-            if delivery.purpose is Purpose.REPORT:
+            if delivery.purpose in (Purpose.REPORT, Purpose.ALERT):
                 report = report_from_json(delivery.body)
                 email = replace(
                     email, body=reports.email_text(report), html=reports.email_html(report)

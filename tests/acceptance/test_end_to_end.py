@@ -401,7 +401,11 @@ def test_without_provider_credentials_runs_end_in_system_failure(tmp_path: Path)
     assert run["status"] == "SYSTEM_FAILURE", run
     assert "BACKBEAT_ANTHROPIC_API_KEY" in run["error"]["message"]
     assert run["error"]["kind"] == "configuration"
-    assert run["output"] is None
+    # No output of its own; the alert that told the owner shows among its deliveries.
+    assert run["output"]["emails_sent"] == []
+    [alert] = run["output"]["deliveries"]
+    assert (alert["channel"], alert["purpose"], alert["to"]) == ("email", "alert", OWNER)
+    assert alert["subject"].startswith("Failed: Weekly pulse")
     assert run["attemptCount"] == 1
     [attempt] = run["attempts"]
     assert attempt["status"] == "FAILED"

@@ -102,13 +102,16 @@ def test_never_and_failed_runs_deliver_nothing(
     task = h.new_task(alice)
     deliver_to(h, alice, task, when="never", email=("alice@example.com",), slack_url=slack.url())
     complete(h, alice, task)
-    deliver_to(h, alice, task, email=("alice@example.com",))
+    deliver_to(h, alice, task, email=("alice@example.com",), slack_url=None)
     h.provider.script(AttemptFailed(FailureKind.BAD_REQUEST, "refused"))
     failing = h.run_now(alice, task)
     run(h.work())
     assert h.get(failing.id).status is RunStatus.FAILED
     run(h.outbox.step())
-    assert h.mailer.sent == []
+    with backbeat.uow() as uow:
+        found = uow.deliveries.of_run(failing.id)
+    assert [each.purpose.value for each in found] == ["alert"]  # told, but no report
+    assert [email.subject.split(":")[0] for email in h.mailer.sent] == ["Failed"]
     assert slack.requests == []
 
 
