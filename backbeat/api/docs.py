@@ -141,6 +141,7 @@ class Task(TypedDict, total=False):
     misfire_grace_seconds: Annotated[int | None, _extension("catch-up window, seconds.")]
     max_attempts: Annotated[int | None, _extension("attempts per run.")]
     delivery: Annotated[TaskDelivery | None, DELIVERY_FIELD]
+    pause_after_failures: Annotated[int | None, _extension("failed runs in a row that pause it.")]
 
 
 class TasksResponse(TypedDict):

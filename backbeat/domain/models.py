@@ -78,6 +78,8 @@ class Task:
     scope_organization_ids: tuple[UUID, ...] | None = None
     # Where a completed run's report goes (extension); None: nowhere automatically.
     delivery: DeliverySettings | None = None
+    # Pause the task after this many failed runs in a row (extension); None: never.
+    pause_after_failures: int | None = None
 
     @property
     def is_active(self) -> bool:

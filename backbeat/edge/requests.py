@@ -135,6 +135,12 @@ def _grace(value: int | None) -> int | None:
     return value
 
 
+def _pause_after(value: int | None) -> int | None:
+    if value is not None and not 1 <= value <= 100:
+        raise _fail("pause_after_failures", "pause_after_failures must be between 1 and 100")
+    return value
+
+
 def _attempts(value: int | None) -> int | None:
     if value is not None and not 1 <= value <= 20:
         raise _fail("max_attempts", "max_attempts must be between 1 and 20")
@@ -182,6 +188,15 @@ _ATTEMPTS_SCHEMA = {
 # refused (not_null) except where the contract allows it (`enabled`, the extensions).
 GraceSeconds = Annotated[int | None, AfterValidator(_grace), WithJsonSchema(_GRACE_SCHEMA)]
 MaxAttempts = Annotated[int | None, AfterValidator(_attempts), WithJsonSchema(_ATTEMPTS_SCHEMA)]
+_PAUSE_SCHEMA = {
+    "type": ["integer", "null"],
+    "minimum": 1,
+    "maximum": 100,
+    "description": "Extension: pause the task after this many failed runs in a row (never "
+    "when null).",
+    **_EXTENSION,
+}
+PauseAfter = Annotated[int | None, AfterValidator(_pause_after), WithJsonSchema(_PAUSE_SCHEMA)]
 Delivery = Annotated[
     DeliveryRequest | None,
     Field(
@@ -224,6 +239,7 @@ class CreateTaskRequest(_Strict):
     misfire_grace_seconds: GraceSeconds = None
     max_attempts: MaxAttempts = None
     delivery: Delivery = None
+    pause_after_failures: PauseAfter = None
 
     def draft(self) -> TaskDraft:
         """What TaskService.create takes (the API, the dashboard and the CLI all build it so)."""
@@ -238,6 +254,7 @@ class CreateTaskRequest(_Strict):
             misfire_grace_seconds=self.misfire_grace_seconds,
             max_attempts=self.max_attempts,
             delivery=None if self.delivery is None else self.delivery.given(),
+            pause_after_failures=self.pause_after_failures,
         )
 
 
@@ -273,6 +290,7 @@ class UpdateTaskRequest(_Strict):
     misfire_grace_seconds: GraceSeconds = None
     max_attempts: MaxAttempts = None
     delivery: Delivery = None
+    pause_after_failures: PauseAfter = None
 
     def patch(self) -> TaskPatch:
         """What TaskService.update takes: the fields the request gave, the rest UNSET."""

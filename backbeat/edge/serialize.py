@@ -47,6 +47,7 @@ def task_json(view: TaskView) -> dict[str, Any]:
         "misfire_grace_seconds": task.misfire_grace_seconds,
         "max_attempts": task.max_attempts,
         "delivery": delivery_json(task.delivery),
+        "pause_after_failures": task.pause_after_failures,
     }
 
 

@@ -6,11 +6,13 @@ transaction that gave the run its final state.
 Repeated failures do not flood: the first failure in a row alerts with the error and a link;
 later ones are summarised, one short "still failing" when the streak reaches 2, 4, 8, 16 …
 runs; the first success after a streak sends "recovered" with how many runs failed. Canceled
-runs count neither way.
+runs count neither way. A task with `pause_after_failures` is paused (in the same
+transaction) by the failure that makes its streak that long, and the alert says so.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 from datetime import datetime
 from urllib.parse import urlsplit
@@ -24,6 +26,8 @@ from backbeat.domain.reports import email_subject
 from backbeat.domain.runs import RunStatus
 from backbeat.domain.task_delivery import SLACK
 from backbeat.services.reporting import report_json, report_of
+
+log = logging.getLogger("backbeat.alerts")
 
 FAILED = frozenset({RunStatus.FAILED, RunStatus.CRASHED, RunStatus.SYSTEM_FAILURE})
 STREAK_WINDOW = 200  # runs looked at to count a streak (a longer one counts as 200)
@@ -41,6 +45,13 @@ def failures_in_a_row(uow: UnitOfWork, task_id: UUID, run: Run) -> int:
         if status in FAILED:
             streak += 1
     return streak
+
+
+def _pauses(task: Task, streak: int) -> bool:
+    """Whether this failure pauses the task: its streak reached pause_after_failures while
+    the task was enabled (a run now of a paused task that fails does not pause it again)."""
+    limit = task.pause_after_failures
+    return limit is not None and task.is_active and streak >= limit
 
 
 def _summarised(streak: int) -> bool:
@@ -63,6 +74,18 @@ def record_alerts(
         if before < 1:
             return 0
         kind, note = "recovered", f"The task succeeded again after {before} failed run(s)."
+    elif _pauses(task, streak):
+        uow.tasks.update(replace(task, enabled=False, next_fire_at=None, updated_at=now))
+        kind = "alert"
+        note = (
+            f"{_error_text(run)}. The task was paused after {streak} failed run(s) in a row "
+            "(its pause_after_failures); resume it once the cause is fixed."
+        )
+        log.warning(
+            "task paused after %d failed runs in a row",
+            streak,
+            extra={"event": "task.paused_failing", "task_id": str(task.id), "run_id": run.id},
+        )
     elif _summarised(streak):
         kind = "alert"
         note = (

@@ -49,6 +49,7 @@ class TaskDraft:
     misfire_grace_seconds: int | None = None
     max_attempts: int | None = None
     delivery: DeliveryInput | None = None
+    pause_after_failures: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +66,7 @@ class TaskPatch:
     misfire_grace_seconds: int | Unset | None = UNSET
     max_attempts: int | Unset | None = UNSET
     delivery: DeliveryInput | Unset | None = UNSET
+    pause_after_failures: int | Unset | None = UNSET
 
     def given(self) -> dict[str, object]:
         return {
@@ -169,6 +171,7 @@ class TaskService:
                 misfire_grace_seconds=draft.misfire_grace_seconds,
                 max_attempts=draft.max_attempts,
                 scope_organization_ids=acting.scope,
+                pause_after_failures=draft.pause_after_failures,
             )
             task = replace(
                 task,

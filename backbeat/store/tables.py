@@ -122,6 +122,7 @@ tasks = Table(
     Column("scope_organization_ids", json_type(), nullable=True),
     # {"when", "email": [...], "slack": sealed URL or null} (domain.task_delivery); NULL: none
     Column("delivery", json_type(), nullable=True),
+    Column("pause_after_failures", Integer, nullable=True),  # None: never paused for failing
     # The scheduler's cursor: the next fire time still to dispatch; NULL while paused.
     Column("next_fire_at", UTCDateTime, nullable=True),
     Column("created_at", UTCDateTime, nullable=False),

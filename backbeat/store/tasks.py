@@ -38,6 +38,7 @@ _COLUMNS = (
     "model",
     "misfire_grace_seconds",
     "max_attempts",
+    "pause_after_failures",
     "next_fire_at",
     "created_at",
     "updated_at",

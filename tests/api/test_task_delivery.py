@@ -100,3 +100,16 @@ def test_bad_settings_are_refused_clearly(client: TestClient, alice: Tenant) -> 
         assert answer.json()["status"] == "error"
     slack = patch(client, alice, {"id": task["id"], "delivery": cases[2][0]})
     assert "slack webhook_url must be an http or https URL" in slack.json()["error"]
+
+
+def test_pause_after_failures_is_set_shown_and_checked(client: TestClient, alice: Tenant) -> None:
+    task = create_task(client, alice, pause_after_failures=5)
+    assert task["pause_after_failures"] == 5
+    cleared = patch(client, alice, {"id": task["id"], "pause_after_failures": None})
+    assert cleared.json()["tasks"][0]["pause_after_failures"] is None
+    assert_error(
+        patch(client, alice, {"id": task["id"], "pause_after_failures": 0}),
+        400,
+        "pause_after_failures must be between 1 and 100",
+        ["pause_after_failures"],
+    )

@@ -103,3 +103,23 @@ def test_alerts_go_to_the_tasks_channels(
     with backbeat.uow() as uow:
         [row] = uow.deliveries.of_run(run_id)
     assert (row.channel.value, row.purpose.value, row.status.value) == ("slack", "alert", "sent")
+
+
+def test_pause_after_failures_pauses_the_task_and_says_so(
+    backbeat: Backbeat, clock: FakeClock, alice: Tenant
+) -> None:
+    h = make_harness(backbeat, clock, ScriptedProvider())
+    task = h.new_task(alice, pause_after_failures=3)
+    for _ in range(3):
+        finish(h, alice, task, fail=True)
+    with backbeat.uow() as uow:
+        paused = uow.tasks.get(task)  # type: ignore[arg-type]
+    assert paused is not None
+    assert paused.enabled is False
+    assert paused.next_fire_at is None
+    assert len(h.mailer.sent) == 3  # the 1st, the 2nd (summary) and the 3rd, which paused it
+    assert "paused after 3 failed run(s) in a row" in h.mailer.sent[2].body
+    finish(h, alice, task, fail=True)  # run now of the paused task: no second pause notice
+    assert len(h.mailer.sent) == 4
+    assert "Still failing: 4 runs in a row" in h.mailer.sent[3].body
+    assert "paused" not in h.mailer.sent[3].body
