@@ -107,6 +107,27 @@ def tasks_show(task_id: TaskIdArgument, account: ActingAccount, as_json: JsonFla
     typer.echo("\n".join(lines))
 
 
+Deliver = Annotated[
+    str | None,
+    typer.Option(
+        "--deliver",
+        help="Send each completed run's report: always, never (keep it on the run page), "
+        "or off (update only: no delivery setting).",
+    ),
+]
+Emails = Annotated[
+    list[str] | None,
+    typer.Option("--email", help="Email the report to this team address (repeatable)."),
+]
+SlackUrl = Annotated[
+    str | None, typer.Option("--slack-url", help="Post the report to this Slack incoming webhook.")
+]
+PauseAfter = Annotated[
+    int | None,
+    typer.Option(help="Pause the task after this many failed runs in a row."),
+]
+
+
 @tasks_app.command("create")
 def tasks_create(
     account: ActingAccount,
@@ -127,9 +148,20 @@ def tasks_create(
     max_attempts: Annotated[
         int | None, typer.Option(help="Attempts per run before it fails (default: the server's).")
     ] = None,
+    deliver: Deliver = None,
+    email: Emails = None,
+    slack_url: SlackUrl = None,
+    pause_after_failures: PauseAfter = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the API's task object.")] = False,
 ) -> None:
     """Create a task (enabled); prints its id."""
+    if deliver == "off":
+        raise fail("--deliver off is for `tasks update`: a new task delivers nothing by itself", 2)
+    delivery: dict[str, Any] | None = None
+    if deliver or email or slack_url:
+        delivery = {"when": deliver or "always", "email": email or []}
+        if slack_url:
+            delivery["slack"] = {"webhook_url": slack_url}
     body = only_given(
         title=title,
         prompt=read_prompt(prompt),
@@ -139,6 +171,8 @@ def tasks_create(
         model=model,
         misfire_grace_seconds=misfire_grace_seconds,
         max_attempts=max_attempts,
+        delivery=delivery,
+        pause_after_failures=pause_after_failures,
     )
     draft = checked(CreateTaskRequest, body).draft()
     with acting_for(account) as (backbeat, caller):
@@ -164,9 +198,30 @@ def tasks_update(
     ] = None,
     misfire_grace_seconds: Annotated[int | None, typer.Option()] = None,
     max_attempts: Annotated[int | None, typer.Option()] = None,
+    deliver: Deliver = None,
+    email: Emails = None,
+    slack_url: SlackUrl = None,
+    no_slack: Annotated[
+        bool, typer.Option("--no-slack", help="Stop posting reports to Slack.")
+    ] = False,
+    pause_after_failures: PauseAfter = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the API's task object.")] = False,
 ) -> None:
     """Change some of a task's fields (the others stay as they are)."""
+    delivery: dict[str, Any] | None = None
+    delivering = bool(deliver or email or slack_url or no_slack)
+    if delivering and deliver != "off":
+        with acting_for(account) as (backbeat, caller):
+            [current] = backbeat.tasks.list_tasks(caller, task_id=task_id)
+        now = task_json(current)["delivery"] or {}
+        delivery = {
+            "when": deliver or now.get("when") or "always",
+            "email": email if email else now.get("email", []),
+        }
+        if slack_url:
+            delivery["slack"] = {"webhook_url": slack_url}
+        elif no_slack:
+            delivery["slack"] = None
     changes = only_given(
         title=title,
         prompt=read_prompt(prompt),
@@ -177,11 +232,15 @@ def tasks_update(
         enabled=enabled,
         misfire_grace_seconds=misfire_grace_seconds,
         max_attempts=max_attempts,
+        pause_after_failures=pause_after_failures,
     )
+    if delivering:
+        changes["delivery"] = delivery  # None: --deliver off removes the setting
     if not changes:
         raise fail(
             "nothing to change: give at least one of --title, --prompt, --schedule, "
-            "--timezone, --model, --artist, --enable/--disable",
+            "--timezone, --model, --artist, --enable/--disable, --deliver, --email, "
+            "--slack-url, --no-slack, --pause-after-failures",
             2,
         )
     patch = checked(UpdateTaskRequest, {"id": str(task_id), **changes}).patch()

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
+from backbeat.dashboard import delivery_fields
 from backbeat.domain.errors import InvalidInput
 from backbeat.edge.requests import CreateTaskRequest, UpdateTaskRequest
 from backbeat.edge.validation import validate
@@ -15,6 +16,8 @@ from backbeat.services.lookups import ArtistChoice
 from backbeat.services.tasks import TaskDraft, TaskPatch, TaskView
 
 FIELDS = ("title", "prompt", "schedule", "timezone", "model", "artist_account_id")
+# What the form shows back: the task fields above, then its Delivery section's.
+SHOWN = FIELDS + delivery_fields.FIELDS
 # A nil UUID stands in for the task id when only a schedule is checked (the preview).
 _ANY_ID = "00000000-0000-0000-0000-000000000000"
 
@@ -39,18 +42,20 @@ class TaskForm:
                 "model": task.model or "",
                 "artist_account_id": str(task.artist_account_id),
             }
+            | delivery_fields.values_of(task)
         )
 
     @classmethod
     def blank(cls) -> TaskForm:
-        return cls(dict.fromkeys(FIELDS, "") | {"timezone": "UTC"})
+        return cls(dict.fromkeys(SHOWN, "") | {"timezone": "UTC"})
 
     @classmethod
     def failed(cls, form: dict[str, str], error: InvalidInput | str) -> TaskForm:
-        values = {name: form.get(name, "") for name in FIELDS}
+        values = {name: form.get(name, "") for name in SHOWN}
         if isinstance(error, InvalidInput):
             where = str(error.path[0]) if error.path else None
-            return cls(values, error.message, where if where in FIELDS else None)
+            where = delivery_fields.field_of(error) or (where if where in FIELDS else None)
+            return cls(values, error.message, where)
         return cls(values, error)
 
 
@@ -68,13 +73,15 @@ def _given(form: dict[str, str]) -> dict[str, Any]:
 
 def patch_from(task_id: UUID, form: dict[str, str]) -> TaskPatch:
     """The change the edit form asks for, or InvalidInput with the API's message."""
-    return validate(UpdateTaskRequest, {"id": str(task_id), **_given(form)}).patch()
+    data = {"id": str(task_id), **_given(form), **delivery_fields.api_fields(form)}
+    return validate(UpdateTaskRequest, data).patch()
 
 
 def draft_from(form: dict[str, str], account_id: UUID | None) -> TaskDraft:
     """The task the new-task form describes, or InvalidInput with the API's message."""
     data = {name: form.get(name, "") for name in ("title", "prompt", "schedule")}
     data |= {"artist_account_id": form.get("artist_account_id", "")} | _given(form)
+    data |= delivery_fields.api_fields(form)
     if account_id is not None:
         data["account_id"] = str(account_id)
     return validate(CreateTaskRequest, data).draft()

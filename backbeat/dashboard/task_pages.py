@@ -11,7 +11,7 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
-from backbeat.dashboard import forms, present, times
+from backbeat.dashboard import delivery_fields, forms, present, times
 from backbeat.dashboard.dependencies import HOME, FormDep, ViewerDep
 from backbeat.dashboard.forms import TaskForm
 from backbeat.dashboard.schedule_preview import Preview, schedule_preview_of
@@ -117,9 +117,11 @@ def _form_context(
     """What task_form.html needs. The artists offered are those the save accepts for the
     account acted for; an edited task's artist that no longer is stays shown, not offered."""
     artists = forms.artist_options(app.lookups.artist_choices(viewer.caller, viewer.account_id))
-    kept = None
+    kept = stored_slack = None
     if task is not None:
         kept = forms.kept_artist(artists, task.task.artist_account_id, task.artist_name)
+        delivery = task.task.delivery
+        stored_slack = None if delivery is None else delivery.slack_url  # masked
     return {
         "form": form,
         "form_action": action,
@@ -129,6 +131,8 @@ def _form_context(
         "artists": artists,
         "kept_artist": kept,
         "zones": times.zone_choices(),
+        "when_choices": delivery_fields.WHEN_CHOICES,
+        "stored_slack": stored_slack,
     }
 
 
@@ -201,6 +205,7 @@ def _task_page(
         history_error=history_error,
         cursor=cursor,
         charts=present.charts(latest),
+        delivery_summary=delivery_fields.summary(view.task),
         **_form_context(app, viewer, form or TaskForm.of(view), action, "Save changes", view),
     )
 

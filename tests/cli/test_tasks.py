@@ -316,3 +316,37 @@ def test_the_account_can_come_from_the_environment(
     assert [task["id"] for task in cli.json("tasks", "list")] == [task_id]
     carol = make_tenant(backbeat, "carol@example.com")
     assert cli.json("tasks", "list", "--account", str(carol.account_id)) == []
+
+
+def test_delivery_and_pause_from_the_command_line(
+    cli: Cli, client: TestClient, alice: Tenant
+) -> None:
+    account = str(alice.account_id)
+    slack = "https://hooks.slack.com/services/T9/B9/cliSecret42"
+    task_id = cli.ok(
+        "tasks", "create", "--account", account, "--artist", str(alice.artist_id),
+        "--title", "Pulse", "--prompt", "Summarise the week.", "--schedule", "0 9 * * 1",
+        "--email", "alice@example.com", "--slack-url", slack, "--pause-after-failures", "3",
+    ).strip()  # fmt: skip
+    [task] = list_tasks(client, alice)
+    assert task["id"] == task_id
+    assert task["delivery"] == {
+        "when": "always",
+        "email": ["alice@example.com"],
+        "slack": {"webhook_url": "https://hooks.slack.com/…et42"},
+    }
+    assert task["pause_after_failures"] == 3
+
+    kept = cli.json("tasks", "update", task_id, "--account", account, "--deliver", "never")
+    assert kept["delivery"]["when"] == "never"
+    assert kept["delivery"]["email"] == ["alice@example.com"]  # unchanged
+    assert kept["delivery"]["slack"] == task["delivery"]["slack"]  # unchanged
+    assert slack not in str(kept)
+    dropped = cli.json("tasks", "update", task_id, "--account", account, "--no-slack")
+    assert dropped["delivery"]["slack"] is None
+    off = cli.json("tasks", "update", task_id, "--account", account, "--deliver", "off")
+    assert off["delivery"] is None
+    message = cli.error(
+        "tasks", "update", task_id, "--account", account, "--email", "x@elsewhere.example"
+    )
+    assert "x@elsewhere.example is not the task's owner" in message
