@@ -3,6 +3,8 @@ it from there."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -14,6 +16,8 @@ from backbeat.domain.clock import iso_utc
 from backbeat.domain.deliveries import run_output
 from backbeat.domain.errors import Conflict, NotFound
 from backbeat.domain.models import Run
+from backbeat.domain.report_diff import ReportDiff, diff_reports
+from backbeat.domain.runs import RunStatus
 from backbeat.edge.context import backbeat
 from backbeat.services.lookups import Viewer
 from backbeat.wiring import Backbeat
@@ -21,6 +25,7 @@ from backbeat.wiring import Backbeat
 router = APIRouter(route_class=DashboardRoute, include_in_schema=False)
 
 RUN_NOT_FOUND = "There is no such run in the accounts you can see."
+Comparison = tuple[dict[str, Any], ReportDiff] | None
 
 
 def _run_id(raw: str) -> str:
@@ -47,6 +52,7 @@ def _run_page(
 ) -> Response:
     output = run_output(run.output if isinstance(run.output, dict) else None, run.deliveries) or {}
     payload = run.payload or {}
+    compared = _compared(backbeat(request), viewer, run, output)
     zone = payload.get("timezone")  # the task's, when the run was made: its times are in it
     return page(
         request,
@@ -60,7 +66,19 @@ def _run_page(
         live=run.status in present.LIVE_STATUSES,
         cancelable=run.status in present.CANCELABLE_STATUSES,
         action_error=error,
+        compared=compared,
     )
+
+
+def _compared(app: Backbeat, viewer: Viewer, run: Run, output: dict[str, object]) -> Comparison:
+    """This run's report against the previous completed run's, when both exist."""
+    text = output.get("text")
+    if run.status is not RunStatus.COMPLETED or not isinstance(text, str):
+        return None
+    previous = app.runs.previous_report(viewer.caller, run)
+    if previous is None:
+        return None
+    return previous, diff_reports(str(previous.get("output") or ""), text)
 
 
 @router.get("/dashboard/runs/{run_id}/status", tags=["json"])

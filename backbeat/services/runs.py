@@ -7,6 +7,7 @@ import binascii
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from backbeat.domain import attempts
@@ -177,6 +178,17 @@ class RunService:
                 raise NotFound("Task run not found")
             [run] = named(uow, [run])
             return run
+
+    def previous_report(self, caller: Caller, run: Run) -> dict[str, Any] | None:
+        """The report of the task's last completed run before `run` (its `run_id`,
+        `created_at` and `output` text), for comparing; None when there is none."""
+        if run.task_id is None:
+            return None
+        with self._uow() as uow:
+            if not self._may_see(uow, caller, run):
+                raise NotFound("Task run not found")
+            found = uow.work.previous_outputs(run.task_id, run.created_at, 1)
+        return found[0] if found else None
 
     def list_runs(
         self,

@@ -205,3 +205,30 @@ def test_the_run_page_shows_each_deliverys_state(
     assert states["unconfirmed"].startswith("Handed over, unconfirmed (not resent), to manager@")
     assert states["pending"].startswith("Waiting to send to tour@example.com: “Pulse” — next try")
     assert states["refused"].startswith("Refused by the mail server for press@example.com")
+
+
+def test_a_report_is_compared_with_the_previous_one(
+    client: TestClient, backbeat: Backbeat, clock: FakeClock, alice: Tenant
+) -> None:
+    dashboard = signed_in(client, alice)
+    task_id = create_task(dashboard, alice)
+    first = "Streams: 10k\nTop city: Berlin\n\nNothing else."
+    second = "Streams: 12k\nTop city: Berlin\n\nNothing else.\n<b>New</b>: a playlist add"
+    runs = []
+    for text in (first, second, second):
+        location = dashboard.post(f"/dashboard/tasks/{task_id}/run").headers["location"]
+        runs.append(location.split("?")[0].rsplit("/", 1)[1])
+        finish_queued_run(backbeat, clock, {"text": text}, retry_first=False)
+
+    assert dashboard.get(f"/dashboard/runs/{runs[0]}").all(data_testid="report-diff") == []
+    page = dashboard.get(f"/dashboard/runs/{runs[1]}")
+    assert page.text("diff-summary") == "2 lines added, 1 removed"
+    diff = page.testid("report-diff")
+    assert [node.text for node in diff.walk() if node.tag == "ins"] == [
+        "Added: Streams: 12k",
+        "Added: <b>New</b>: a playlist add",  # shown as text, never as markup
+    ]
+    assert [node.text for node in diff.walk() if node.tag == "del"] == ["Removed: Streams: 10k"]
+    assert all(node.tag != "b" for node in diff.walk())
+    same = dashboard.get(f"/dashboard/runs/{runs[2]}")
+    assert same.text("diff-summary") == "no change"
