@@ -18,8 +18,11 @@ from backbeat.config import Settings
 from backbeat.ops.metrics import Metrics
 from backbeat.store.engine import make_engine
 from backbeat.testing import FakeClock
+from backbeat.testing.fake_models import FakeModelServer
+from backbeat.testing.fake_slack import FakeSlack
 from backbeat.wiring import Backbeat, build
 from tests.databases import SqliteTemplate, postgres_database, truncate_all
+from tests.webhook_receiver import Receiver, webhook_receiver
 
 SECRET = "test-secret-" + "x" * 40
 
@@ -57,6 +60,27 @@ def db_url(
 @pytest.fixture
 def sqlite_url(tmp_path: Path, sqlite_template: SqliteTemplate) -> str:
     return sqlite_template.fresh(tmp_path)
+
+
+@pytest.fixture
+def models() -> Iterator[FakeModelServer]:
+    """A fake model server on loopback (Anthropic's and OpenAI's APIs), scripted by the test."""
+    with FakeModelServer() as fake:
+        yield fake
+
+
+@pytest.fixture
+def slack() -> Iterator[FakeSlack]:
+    """A fake Slack incoming webhook on loopback that checks Slack's payload rules."""
+    with FakeSlack() as fake:
+        yield fake
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A webhook receiver on loopback that verifies signatures (tests.webhook_receiver)."""
+    with webhook_receiver() as found:
+        yield found
 
 
 @pytest.fixture

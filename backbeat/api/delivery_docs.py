@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 from typing_extensions import TypedDict
 
-_EXTENSION: dict[str, Any] = {"x-backbeat-extension": True}
+from backbeat.edge.extension import EXTENSION as _EXTENSION
 
 
 class SlackShown(TypedDict):

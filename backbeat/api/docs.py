@@ -16,8 +16,7 @@ from typing_extensions import TypedDict
 
 from backbeat.api.delivery_docs import DELIVERY_FIELD, TaskDelivery
 from backbeat.domain.runs import AttemptStatus, RunStatus
-
-EXTENSION: dict[str, Any] = {"x-backbeat-extension": True}
+from backbeat.edge.extension import EXTENSION
 
 
 def _described(description: str, **extra: Any) -> Any:

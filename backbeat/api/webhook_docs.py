@@ -15,7 +15,6 @@ from typing_extensions import TypedDict
 from backbeat.api.docs import (
     _BODY_ERRORS,
     _COMMON_ERRORS,
-    EXTENSION,
     DateTime,
     _body,
     _described,
@@ -24,6 +23,7 @@ from backbeat.api.docs import (
     _query,
 )
 from backbeat.domain.deliveries import DeliveryStatus, SendOutcome
+from backbeat.edge.extension import EXTENSION
 from backbeat.edge.webhooks import EVENT_NAMES, MAX_OVERLAP_HOURS
 
 _MARKED = with_config(ConfigDict(json_schema_extra=EXTENSION))

@@ -29,6 +29,7 @@ from enum import StrEnum
 from typing import Any
 
 from backbeat.domain.errors import Conflict
+from backbeat.domain.ids import new_delivery_id
 from backbeat.domain.runs import RunStatus
 
 
@@ -143,6 +144,35 @@ def may_send_after_run(delivery: Delivery, run_status: RunStatus | None) -> bool
 RELEASED_RUN_STATUSES = frozenset(
     {RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CRASHED, RunStatus.SYSTEM_FAILURE}
 )
+
+
+def intent(
+    run_id: str,
+    channel: Channel,
+    recipient: str,
+    address: str,
+    subject: str | None,
+    body: str,
+    now: datetime,
+    *,
+    purpose: Purpose = Purpose.MESSAGE,
+    attempt_id: str | None = None,
+) -> Delivery:
+    """A new delivery, pending: the row written and committed before anything is sent."""
+    return Delivery(
+        id=new_delivery_id(),
+        run_id=run_id,
+        channel=channel,
+        recipient=recipient,
+        address=address,
+        subject=subject,
+        body=body,
+        status=DeliveryStatus.PENDING,
+        created_at=now,
+        updated_at=now,
+        attempt_id=attempt_id,
+        purpose=purpose,
+    )
 
 
 def begin(delivery: Delivery, now: datetime, sending_for: timedelta) -> Delivery:

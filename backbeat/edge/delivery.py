@@ -13,9 +13,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from backbeat.domain.task_delivery import DeliverySettings
+from backbeat.edge.extension import EXTENSION as _EXTENSION
 from backbeat.services.task_delivery import KEEP, DeliveryInput
-
-_EXTENSION: dict[str, Any] = {"x-backbeat-extension": True}
 
 
 class SlackRequest(BaseModel):

@@ -21,6 +21,7 @@ from backbeat.domain.cron import (
     is_valid_zone,
 )
 from backbeat.edge.delivery import DeliveryRequest
+from backbeat.edge.extension import EXTENSION as _EXTENSION
 from backbeat.services.tasks import TaskDraft, TaskPatch
 
 # Zod's UUID rule: 8-4-4-4-12 hex, version 1-8, variant 8/9/a/b, or the nil / max UUIDs.
@@ -29,7 +30,6 @@ _UUID = re.compile(
     r"|00000000-0000-0000-0000-000000000000|ffffffff-ffff-ffff-ffff-ffffffffffff)$",
     re.IGNORECASE,
 )
-_EXTENSION: dict[str, Any] = {"x-backbeat-extension": True}
 
 # The longest text each task field takes (in characters), checked before anything else reads
 # it, a schedule before it is parsed. The real service has no caps; README.md lists these.

@@ -21,10 +21,10 @@ from backbeat.domain.clock import iso_utc
 from backbeat.domain.deliveries import Delivery, DeliveryTry
 from backbeat.domain.errors import InvalidInput, NotFound
 from backbeat.domain.webhooks import Endpoint
+from backbeat.edge.extension import EXTENSION
 from backbeat.edge.requests import OptionalAccountId, not_null
 from backbeat.services.webhooks import LoggedDelivery
 
-EXTENSION: dict[str, Any] = {"x-backbeat-extension": True}
 MAX_OVERLAP_HOURS = 168  # a week: the longest the previous secret may keep signing
 ENDPOINT_NOT_FOUND = "Webhook endpoint not found"
 DELIVERY_NOT_FOUND = "Webhook delivery not found"

@@ -15,17 +15,13 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 from datetime import datetime
-from urllib.parse import urlsplit
 from uuid import UUID
 
-from backbeat.domain.deliveries import Channel, Delivery, DeliveryStatus, Purpose
-from backbeat.domain.ids import new_delivery_id
+from backbeat.domain.deliveries import Purpose
 from backbeat.domain.models import Run, Task
 from backbeat.domain.ports import SecretBox, UnitOfWork
-from backbeat.domain.reports import email_subject
 from backbeat.domain.runs import RunStatus
-from backbeat.domain.task_delivery import SLACK
-from backbeat.services.reporting import report_json, report_of
+from backbeat.services.reporting import deliver, report_of
 
 log = logging.getLogger("backbeat.alerts")
 
@@ -33,16 +29,16 @@ FAILED = frozenset({RunStatus.FAILED, RunStatus.CRASHED, RunStatus.SYSTEM_FAILUR
 STREAK_WINDOW = 200  # runs looked at to count a streak (a longer one counts as 200)
 
 
-def failures_in_a_row(uow: UnitOfWork, task_id: UUID, run: Run) -> int:
-    """How many of the task's latest finished runs failed in a row, `run` (just finished, in
-    this transaction) included; canceled and unfinished runs are skipped."""
-    runs = uow.runs.recent_by_task([task_id], STREAK_WINDOW).get(task_id, [])
+def failures_before(uow: UnitOfWork, task_id: UUID, run: Run) -> int:
+    """How many of the task's finished runs before `run` (just finished, in this
+    transaction) failed in a row; canceled and unfinished runs are skipped."""
     streak = 0
-    for each in runs:
-        status = run.status if each.id == run.id else each.status
-        if status is RunStatus.COMPLETED:
+    for each in uow.runs.recent_by_task([task_id], STREAK_WINDOW).get(task_id, []):
+        if each.id == run.id:
+            continue
+        if each.status is RunStatus.COMPLETED:
             break
-        if status in FAILED:
+        if each.status in FAILED:
             streak += 1
     return streak
 
@@ -60,58 +56,49 @@ def _summarised(streak: int) -> bool:
 
 
 def record_alerts(
-    uow: UnitOfWork, run: Run, now: datetime, run_url: str | None, box: SecretBox | None
+    uow: UnitOfWork,
+    run: Run,
+    task: Task | None,
+    now: datetime,
+    run_url: str | None,
+    box: SecretBox | None,
 ) -> int:
-    """The alert deliveries of a run that just reached a final state; how many."""
-    if run.task_id is None or run.status not in FAILED | {RunStatus.COMPLETED}:
+    """The alert deliveries of a run of `task` that just reached a final state; how many."""
+    if task is None or run.status not in FAILED | {RunStatus.COMPLETED}:
         return 0
-    task = uow.tasks.get(run.task_id)
-    if task is None:
-        return 0
-    streak = failures_in_a_row(uow, task.id, run)
+    before = failures_before(uow, task.id, run)
     if run.status is RunStatus.COMPLETED:
-        before = failures_in_a_row(uow, task.id, replace(run, status=RunStatus.FAILED)) - 1
         if before < 1:
             return 0
-        kind, note = "recovered", f"The task succeeded again after {before} failed run(s)."
-    elif _pauses(task, streak):
-        uow.tasks.update(replace(task, enabled=False, next_fire_at=None, updated_at=now))
-        kind = "alert"
-        note = (
-            f"{_error_text(run)}. The task was paused after {streak} failed run(s) in a row "
-            "(its pause_after_failures); resume it once the cause is fixed."
-        )
-        log.warning(
-            "task paused after %d failed runs in a row",
-            streak,
-            extra={"event": "task.paused_failing", "task_id": str(task.id), "run_id": run.id},
-        )
-    elif _summarised(streak):
-        kind = "alert"
-        note = (
-            _error_text(run)
-            if streak == 1
-            else f"Still failing: {streak} runs in a row. Latest error: {_error_text(run)}"
-        )
-    else:
-        return 0
-    report = report_of(uow, run, task, run_url)
-    if kind == "recovered":  # the note first, then the report that succeeded
+        note = f"The task succeeded again after {before} failed run(s)."
+        report = report_of(uow, run, task, run_url)
+        # The note first, then the report that succeeded.
         report = replace(report, kind="recovered", text=f"{note}\n\n{report.text}".strip())
     else:
-        report = replace(report, kind="alert", error=note)
-    body = report_json(report)
-    subject = email_subject(report)
-    rows = [
-        _row(run, now, Channel.EMAIL, address, address, subject, body)
-        for address in _alert_emails(uow, task)
-    ]
-    if task.delivery is not None and task.delivery.slack_url is not None and box is not None:
-        host = urlsplit(box.open(task.delivery.slack_url)).hostname or "slack"
-        rows.append(_row(run, now, Channel.SLACK, SLACK, host, None, body))
-    for each in rows:
-        uow.deliveries.add(each)
-    return len(rows)
+        streak = before + 1
+        if _pauses(task, streak):
+            uow.tasks.update(replace(task, enabled=False, next_fire_at=None, updated_at=now))
+            note = (
+                f"{_error_text(run)}. The task was paused after {streak} failed run(s) in a "
+                "row (its pause_after_failures); resume it once the cause is fixed."
+            )
+            log.warning(
+                "task paused after %d failed runs in a row",
+                streak,
+                extra={"event": "task.paused_failing", "task_id": str(task.id), "run_id": run.id},
+            )
+        elif _summarised(streak):
+            note = (
+                _error_text(run)
+                if streak == 1
+                else f"Still failing: {streak} runs in a row. Latest error: {_error_text(run)}"
+            )
+        else:
+            return 0
+        report = replace(report_of(uow, run, task, run_url), kind="alert", error=note)
+    settings = task.delivery
+    slack_url = None if settings is None else settings.slack_url
+    return deliver(uow, run, now, report, Purpose.ALERT, _alert_emails(uow, task), slack_url, box)
 
 
 def _alert_emails(uow: UnitOfWork, task: Task) -> tuple[str, ...]:
@@ -126,27 +113,3 @@ def _error_text(run: Run) -> str:
     name = str(error.get("name") or run.status.value)
     message = str(error.get("message") or "")
     return f"{name}: {message}"[:1000] if message else name
-
-
-def _row(
-    run: Run,
-    now: datetime,
-    channel: Channel,
-    recipient: str,
-    address: str,
-    subject: str | None,
-    body: str,
-) -> Delivery:
-    return Delivery(
-        id=new_delivery_id(),
-        run_id=run.id,
-        channel=channel,
-        recipient=recipient,
-        address=address,
-        subject=subject,
-        body=body,
-        status=DeliveryStatus.PENDING,
-        created_at=now,
-        updated_at=now,
-        purpose=Purpose.ALERT,
-    )

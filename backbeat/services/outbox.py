@@ -26,7 +26,6 @@ from backbeat.domain.deliveries import (
     SendOutcome,
     SendResult,
 )
-from backbeat.domain.ids import new_delivery_id
 from backbeat.domain.metrics import NO_METRICS, Recorder
 from backbeat.domain.models import Run
 from backbeat.domain.ports import SecretBox, UnitOfWork
@@ -155,21 +154,11 @@ class Outbox:
             run = uow.work.get_for_update(run_id)
             if not holds_lease(run, lease_token, now):
                 raise LeaseLost(run_id)
-            intent = Delivery(
-                id=new_delivery_id(),
-                run_id=run_id,
-                channel=channel,
-                recipient=recipient,
-                address=address,
-                subject=subject,
-                body=body,
-                status=DeliveryStatus.PENDING,
-                created_at=now,
-                updated_at=now,
-                attempt_id=lease_token,
+            asked = deliveries.intent(
+                run_id, channel, recipient, address, subject, body, now, attempt_id=lease_token
             )
-            delivery = uow.deliveries.add(intent)
-            new = delivery.id == intent.id
+            delivery = uow.deliveries.add(asked)
+            new = delivery.id == asked.id
             if not new and delivery.status is DeliveryStatus.PENDING:
                 delivery = replace(delivery, attempt_id=lease_token, updated_at=now)
                 uow.deliveries.save(delivery)

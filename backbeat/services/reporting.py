@@ -10,9 +10,8 @@ import json
 from datetime import datetime
 from urllib.parse import urlsplit
 
-from backbeat.domain import reports
-from backbeat.domain.deliveries import Channel, Delivery, DeliveryStatus, Purpose
-from backbeat.domain.ids import new_delivery_id
+from backbeat.domain import deliveries, reports
+from backbeat.domain.deliveries import Channel, Purpose
 from backbeat.domain.models import Run, Task
 from backbeat.domain.ports import SecretBox, UnitOfWork
 from backbeat.domain.runs import RunStatus
@@ -61,40 +60,51 @@ def report_of(uow: UnitOfWork, run: Run, task: Task, run_url: str | None) -> rep
     )
 
 
-def record_report_deliveries(
-    uow: UnitOfWork, run: Run, now: datetime, run_url: str | None, box: SecretBox | None
+def deliver(
+    uow: UnitOfWork,
+    run: Run,
+    now: datetime,
+    report: reports.Report,
+    purpose: Purpose,
+    emails: tuple[str, ...],
+    slack_url: str | None,
+    box: SecretBox | None,
 ) -> int:
-    """The report's deliveries, for a run that just completed; how many."""
-    if run.status is not RunStatus.COMPLETED or run.task_id is None:
-        return 0
-    task = uow.tasks.get(run.task_id)
-    if task is None or task.delivery is None or not task.delivery.delivers:
-        return 0
-    report = report_of(uow, run, task, run_url)
+    """One pending delivery of `report` per email address and one to Slack (the task's
+    sealed incoming webhook URL, when set); how many."""
     body = report_json(report)
     subject = reports.email_subject(report)
-
-    def row(channel: Channel, recipient: str, address: str, title: str | None) -> Delivery:
-        return Delivery(
-            id=new_delivery_id(),
-            run_id=run.id,
-            channel=channel,
-            recipient=recipient,
-            address=address,
-            subject=title,
-            body=body,
-            status=DeliveryStatus.PENDING,
-            created_at=now,
-            updated_at=now,
-            purpose=Purpose.REPORT,
+    rows = [
+        deliveries.intent(
+            run.id, Channel.EMAIL, address, address, subject, body, now, purpose=purpose
         )
-
-    rows = [row(Channel.EMAIL, address, address, subject) for address in task.delivery.email]
-    if task.delivery.slack_url is not None and box is not None:
+        for address in emails
+    ]
+    if slack_url is not None and box is not None:
         # The row shows the host only: the URL itself is a secret, read from the task at
         # send time.
-        host = urlsplit(box.open(task.delivery.slack_url)).hostname or "slack"
-        rows.append(row(Channel.SLACK, SLACK, host, None))
+        host = urlsplit(box.open(slack_url)).hostname or "slack"
+        rows.append(
+            deliveries.intent(run.id, Channel.SLACK, SLACK, host, None, body, now, purpose=purpose)
+        )
     for each in rows:
         uow.deliveries.add(each)
     return len(rows)
+
+
+def record_report_deliveries(
+    uow: UnitOfWork,
+    run: Run,
+    task: Task | None,
+    now: datetime,
+    run_url: str | None,
+    box: SecretBox | None,
+) -> int:
+    """The report's deliveries, for a run of `task` that just completed; how many."""
+    if run.status is not RunStatus.COMPLETED or task is None:
+        return 0
+    settings = task.delivery
+    if settings is None or not settings.delivers:
+        return 0
+    report = report_of(uow, run, task, run_url)
+    return deliver(uow, run, now, report, Purpose.REPORT, settings.email, settings.slack_url, box)

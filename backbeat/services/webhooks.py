@@ -17,7 +17,7 @@ from uuid import UUID
 
 import orjson
 
-from backbeat.domain import webhooks
+from backbeat.domain import deliveries, webhooks
 from backbeat.domain.clock import Clock
 from backbeat.domain.deliveries import (
     Channel,
@@ -27,10 +27,10 @@ from backbeat.domain.deliveries import (
     Purpose,
 )
 from backbeat.domain.errors import AccessDenied, Conflict, NotFound
-from backbeat.domain.ids import new_delivery_id, new_webhook_id
+from backbeat.domain.ids import new_webhook_id
 from backbeat.domain.models import Run
 from backbeat.domain.ports import SecretBox, UnitOfWork
-from backbeat.domain.webhooks import Endpoint, EventType
+from backbeat.domain.webhooks import Endpoint
 from backbeat.services.access import resolve_account
 from backbeat.services.keys import Caller
 from backbeat.services.outbox import UnitOfWorkFactory
@@ -71,17 +71,14 @@ class RunEvents:
         body = orjson.dumps(webhooks.event_body(event, run, now, self.run_url(run.id))).decode()
         for endpoint in wanted:
             uow.deliveries.add(
-                Delivery(
-                    id=new_delivery_id(),
-                    run_id=run.id,
-                    channel=Channel.WEBHOOK,
-                    recipient=endpoint.id,
-                    address=endpoint.url,
-                    subject=event.value,
-                    body=body,
-                    status=DeliveryStatus.PENDING,
-                    created_at=now,
-                    updated_at=now,
+                deliveries.intent(
+                    run.id,
+                    Channel.WEBHOOK,
+                    endpoint.id,
+                    endpoint.url,
+                    event.value,
+                    body,
+                    now,
                     purpose=Purpose.EVENT,
                 )
             )
@@ -246,6 +243,3 @@ class WebhookService:
 
 def _unsecret(endpoint: Endpoint) -> Endpoint:
     return replace(endpoint, secret="", previous_secret=None)
-
-
-__all__ = ["EventType", "LoggedDelivery", "RunEvents", "WebhookService"]

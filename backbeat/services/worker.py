@@ -180,8 +180,7 @@ class WorkQueue:
             uow.work.save(run)
             uow.work.save_attempt(attempt)
             self._events.record(uow, run, now)  # with the final state, or not at all
-            record_report_deliveries(uow, run, now, self._events.run_url(run.id), self._box)
-            record_alerts(uow, run, now, self._events.run_url(run.id), self._box)
+            self._tell(uow, run, now)
             uow.commit()
         _log_outcome(run, attempt)
         self._metrics.run_outcome(
@@ -240,7 +239,7 @@ class WorkQueue:
                 uow.work.save(after)
                 uow.work.save_attempt(ended)
                 self._events.record(uow, after, now)
-                record_alerts(uow, after, now, self._events.run_url(after.id), self._box)
+                self._tell(uow, after, now)
                 reaped.append(after)
             uow.commit()
         for run in reaped:
@@ -258,6 +257,16 @@ class WorkQueue:
         for run in reaped:
             recorder.run_outcome(run.status, FailureKind.WORKER_CRASHED)
         return reaped
+
+    def _tell(self, uow: UnitOfWork, run: Run, now: datetime) -> None:
+        """Inside the transaction that gave `run` its state: its report and alerts, once it
+        is final (its task read once for both)."""
+        if not run.status.is_final or run.task_id is None:
+            return
+        task = uow.tasks.get(run.task_id)
+        url = self._events.run_url(run.id)
+        record_report_deliveries(uow, run, task, now, url, self._box)
+        record_alerts(uow, run, task, now, url, self._box)
 
     def next_available(self) -> datetime | None:
         with self._uow() as uow:

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 
 import httpx
 
+from backbeat.agents.tools.base import ToolError
 from backbeat.agents.tools.web_addresses import non_public_reason, resolve
 from backbeat.domain.deliveries import SendOutcome, SendResult
 
@@ -47,17 +48,29 @@ async def checked_addresses(
 
 async def post_pinned(
     target: httpx.URL,
-    addresses: list[str],
     body: bytes,
     headers: dict[str, str],
     *,
+    allow_private: bool,
+    resolver: Resolver,
+    what: str,
     timeout_seconds: float,
     send: Send,
 ) -> SendResult:
-    """POST `body` to the first of `addresses` that connects; `send` sends the request and
-    says how it ended (a connection that failed before anything was sent is tried on the
-    next address, then reported as temporary: nothing left)."""
+    """POST `body` to the first checked address of the target's host that connects; `send`
+    sends the request and says how it ended. A name that does not resolve, or a connection
+    that failed before anything was sent (on every address), is temporary: nothing left; a
+    host Backbeat may not reach is permanent."""
     host = target.host
+    port = target.port or (443 if target.scheme == "https" else 80)
+    try:
+        addresses = await checked_addresses(
+            host, port, allow_private=allow_private, resolver=resolver, what=what
+        )
+    except ToolError as exc:
+        return SendResult(SendOutcome.TEMPORARY, str(exc))
+    except Refused as exc:
+        return SendResult(SendOutcome.PERMANENT, str(exc))
     failure = "no address"
     async with httpx.AsyncClient(
         trust_env=False,

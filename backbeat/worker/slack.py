@@ -28,9 +28,8 @@ from typing import Any
 import httpx
 
 from backbeat import __version__
-from backbeat.agents.tools.base import ToolError
 from backbeat.domain.deliveries import SendOutcome, SendResult
-from backbeat.worker.pinned_http import Refused, Resolver, checked_addresses, post_pinned, resolve
+from backbeat.worker.pinned_http import Resolver, post_pinned, resolve
 
 RESPONSE_CAP = 4096  # bytes of an answer read, at most
 ERROR_CAP = 100  # characters of Slack's error string kept in a detail
@@ -84,19 +83,6 @@ class SlackPoster:
             body = json.dumps(payload, ensure_ascii=False, allow_nan=False).encode()
         except (TypeError, ValueError) as exc:
             return SendResult(SendOutcome.PERMANENT, f"the message is not JSON: {exc}"[:200])
-        port = target.port or (443 if target.scheme == "https" else 80)
-        try:
-            addresses = await checked_addresses(
-                host,
-                port,
-                allow_private=self.allow_private,
-                resolver=self._resolver,
-                what="Slack webhooks",
-            )
-        except ToolError as exc:
-            return SendResult(SendOutcome.TEMPORARY, str(exc))
-        except Refused as exc:
-            return SendResult(SendOutcome.PERMANENT, str(exc))
         headers = {
             "content-type": "application/json; charset=utf-8",
             "accept-encoding": "identity",
@@ -108,9 +94,11 @@ class SlackPoster:
 
         return await post_pinned(
             target,
-            addresses,
             body,
             headers,
+            allow_private=self.allow_private,
+            resolver=self._resolver,
+            what="Slack webhooks",
             timeout_seconds=self.timeout_seconds,
             send=send,
         )

@@ -17,10 +17,9 @@ from collections.abc import Callable
 import httpx
 
 from backbeat import __version__
-from backbeat.agents.tools.base import ToolError
 from backbeat.domain.deliveries import SendOutcome, SendResult
 from backbeat.domain.webhooks import sign
-from backbeat.worker.pinned_http import Refused, Resolver, checked_addresses, post_pinned, resolve
+from backbeat.worker.pinned_http import Resolver, post_pinned, resolve
 
 RESPONSE_CAP = 4096  # bytes of an answer read (for the log's detail), at most
 
@@ -44,20 +43,6 @@ class WebhookPoster:
             target = httpx.URL(url)
         except httpx.InvalidURL:
             return SendResult(SendOutcome.PERMANENT, "the endpoint's URL is not valid")
-        host = target.host
-        port = target.port or (443 if target.scheme == "https" else 80)
-        try:
-            addresses = await checked_addresses(
-                host,
-                port,
-                allow_private=self.allow_private,
-                resolver=self._resolver,
-                what="webhooks",
-            )
-        except ToolError as exc:
-            return SendResult(SendOutcome.TEMPORARY, str(exc))
-        except Refused as exc:
-            return SendResult(SendOutcome.PERMANENT, str(exc))
         payload = body.encode()
         headers = {
             **sign(secrets, message_id, int(self._clock()), payload),
@@ -66,9 +51,11 @@ class WebhookPoster:
         }
         return await post_pinned(
             target,
-            addresses,
             payload,
             headers,
+            allow_private=self.allow_private,
+            resolver=self._resolver,
+            what="webhooks",
             timeout_seconds=self.timeout_seconds,
             send=self._send,
         )

@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from tests.processes import clean_env, free_port
+from tests.tools.helpers import LocalSmtpServer
 
 # The installed console script, and the module form; the server is started the second way.
 CONSOLE_SCRIPT = [str(Path(sys.executable).with_name("backbeat"))]
@@ -163,3 +164,10 @@ def server(tmp_path: Path, sqlite_env: dict[str, str]) -> Iterator[Server]:
     env = {**sqlite_env, "BACKBEAT_CLOCK_START": "2026-01-05T12:00:00Z"}
     with serving(env, tmp_path) as running:
         yield running
+
+
+@pytest.fixture
+def smtp() -> Iterator[LocalSmtpServer]:
+    """A real SMTP server (aiosmtpd) on loopback that keeps what it receives."""
+    with LocalSmtpServer() as found:
+        yield found

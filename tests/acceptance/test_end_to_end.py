@@ -10,7 +10,6 @@ boundary (BACKBEAT_CLOCK_START), so an every-minute task fires within seconds.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -51,18 +50,6 @@ RUN_TIMEOUT = 30.0  # seconds a run may take once it exists, on a loaded machine
 
 
 # Local servers
-
-
-@pytest.fixture
-def models() -> Iterator[FakeModelServer]:
-    with FakeModelServer() as fake:
-        yield fake
-
-
-@pytest.fixture
-def smtp() -> Iterator[LocalSmtpServer]:
-    with LocalSmtpServer() as server:
-        yield server
 
 
 # The team, made with the CLI before the server starts

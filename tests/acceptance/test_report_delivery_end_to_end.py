@@ -7,7 +7,6 @@ plain-text and an HTML part, Slack gets one post, and the run shows the three de
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -31,24 +30,6 @@ pytestmark = pytest.mark.slow(seconds=15)
 
 REPORT = "## This week\n\nSynthpop streams are **up 12%**; Berlin leads."
 DELIVERY_TIMEOUT = 30.0
-
-
-@pytest.fixture
-def models() -> Iterator[FakeModelServer]:
-    with FakeModelServer() as fake:
-        yield fake
-
-
-@pytest.fixture
-def smtp() -> Iterator[LocalSmtpServer]:
-    with LocalSmtpServer() as server:
-        yield server
-
-
-@pytest.fixture
-def slack() -> Iterator[FakeSlack]:
-    with FakeSlack() as fake:
-        yield fake
 
 
 def test_a_report_reaches_the_team_by_email_and_slack_once(

@@ -8,7 +8,6 @@ both tries with their status codes."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -23,25 +22,13 @@ from tests.acceptance.test_end_to_end import (
     serve_env,
     wait_until_final,
 )
-from tests.webhook_receiver import Receiver, webhook_receiver
+from tests.webhook_receiver import Receiver
 
 pytestmark = pytest.mark.slow(seconds=15)
 
 PUBLIC_URL = "https://backbeat.label.example"
 REPORT = "Synthpop streams are up 12% this week; Berlin leads."
 DELIVERY_TIMEOUT = 30.0  # seconds, on a loaded machine
-
-
-@pytest.fixture
-def models() -> Iterator[FakeModelServer]:
-    with FakeModelServer() as fake:
-        yield fake
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    with webhook_receiver() as found:
-        yield found
 
 
 def test_a_run_event_reaches_a_verifying_receiver_once_after_a_failure(

@@ -294,7 +294,11 @@ def test_a_failed_run_keeps_what_its_attempt_did(
     assert failed.output["usage"] == {"input_tokens": 200, "output_tokens": 40, "requests": 2}
     assert failed.output["turns"] == 2
     assert failed.output["emails_sent"] == [{"to": "alice@example.com", "subject": "Weekly pulse"}]
-    assert h.mailer.recipients == ["alice@example.com"]
+    # The failure's alert goes too: sent now, if the worker's own outbox step has not yet.
+    run(h.outbox.step())
+    assert h.mailer.recipients == ["alice@example.com", "alice@example.com"]
+    assert h.mailer.sent[0].subject == "Weekly pulse"  # the model's, once
+    assert h.mailer.sent[1].subject.startswith("Failed: ")
     with backbeat.uow() as uow:
         found = uow.deliveries.of_run(queued.id)
     [delivery] = [each for each in found if each.purpose.value == "message"]

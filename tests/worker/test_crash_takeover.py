@@ -55,12 +55,6 @@ def database() -> Iterator[str]:
         yield url
 
 
-@pytest.fixture
-def models() -> Iterator[FakeModelServer]:
-    with FakeModelServer() as server:
-        yield server
-
-
 def create_task(backbeat: Backbeat, tenant: Tenant, title: str, **fields: Any) -> Any:
     caller = Caller(tenant.account_id, tenant.key_id(backbeat))
     draft = TaskDraft(

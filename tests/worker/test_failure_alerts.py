@@ -5,10 +5,6 @@ canceled runs count neither way."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
-
 from backbeat.domain.failures import AttemptFailed, FailureKind
 from backbeat.domain.runs import RunStatus
 from backbeat.services.keys import Caller
@@ -20,12 +16,6 @@ from backbeat.testing.fake_slack import FakeSlack
 from backbeat.wiring import Backbeat
 from tests.conftest import Tenant
 from tests.worker.harness import Harness, make_harness, run
-
-
-@pytest.fixture
-def slack() -> Iterator[FakeSlack]:
-    with FakeSlack() as fake:
-        yield fake
 
 
 def finish(h: Harness, tenant: Tenant, task_id: object, *, fail: bool) -> str:

@@ -5,10 +5,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
-
 from backbeat.domain.failures import AttemptFailed, FailureKind
 from backbeat.domain.runs import RunStatus
 from backbeat.services.keys import Caller
@@ -22,12 +18,6 @@ from tests.conftest import Tenant
 from tests.worker.harness import Harness, make_harness, run
 
 REPORT = "## Pulse\n\nSynthpop is **up 12%** this week. <script>alert(1)</script>"
-
-
-@pytest.fixture
-def slack() -> Iterator[FakeSlack]:
-    with FakeSlack() as fake:
-        yield fake
 
 
 def caller(backbeat: Backbeat, tenant: Tenant) -> Caller:

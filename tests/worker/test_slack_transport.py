@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import Coroutine, Iterator
+from collections.abc import Coroutine
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -42,12 +42,6 @@ def assert_secret_kept(result: SendResult, url: str) -> None:
     assert not url or url not in result.detail
     assert "SECRET" not in result.detail
     assert "/services/" not in result.detail
-
-
-@pytest.fixture
-def slack() -> Iterator[FakeSlack]:
-    with FakeSlack() as fake:
-        yield fake
 
 
 def test_ok_is_accepted(slack: FakeSlack) -> None:

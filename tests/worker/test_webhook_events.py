@@ -5,7 +5,6 @@ a private address unless allowed; an endpoint failing for days is disabled."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -27,12 +26,6 @@ from tests.worker.harness import Harness, make_harness, run
 
 def caller(backbeat: Backbeat, tenant: Tenant) -> Caller:
     return Caller(tenant.account_id, tenant.key_id(backbeat))
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    with webhook_receiver() as found:
-        yield found
 
 
 def subscribe(h: Harness, tenant: Tenant, receiver: Receiver, **options: object) -> str:

@@ -21,6 +21,7 @@ from starlette.responses import Response
 
 from backbeat.config import Settings
 from backbeat.edge.context import backbeat
+from backbeat.edge.extension import EXTENSION
 from backbeat.edge.responses import JSON
 from backbeat.ops import database
 from backbeat.ops.database import Checks
@@ -32,7 +33,6 @@ router = APIRouter(tags=["operations"])
 READY_TIMEOUT = 2.0  # seconds: connecting to the database, and each statement
 READY_DEADLINE = 3.0  # seconds: /readyz answers within this, whatever the database does
 NO_STORE = {"cache-control": "no-store"}
-EXTENSION = {"x-backbeat-extension": True}  # not in the Recoup contract
 
 Outcome = tuple[Checks, str]  # the checks, and the driver's words for the log
 
