@@ -1,19 +1,32 @@
-"""Worker throughput on PostgreSQL: runs completed per second by 1 and 4 `backbeat worker`
-processes against a fake model server, the database overhead per run, and how concurrency
-keeps throughput up when the model is slow.
+"""The worker: what one claim costs against the runs waiting (SQLite and PostgreSQL), a
+burst drained on the embedded SQLite default, and throughput on PostgreSQL: runs completed
+per second by 1 and 4 `backbeat worker` processes against a fake model server, the database
+overhead per run, and how concurrency keeps throughput up when the model is slow.
 
 Run from the repository root:
 
-    .venv/bin/python benchmarks/worker.py                    # everything, about 2-4 minutes
-    .venv/bin/python benchmarks/worker.py --quick            # smaller sizes, about 1-2 minutes
-    .venv/bin/python benchmarks/worker.py --model instant --workers 1 2 4 --runs 5000
-    .venv/bin/python benchmarks/worker.py --model slow --concurrency 20 --slow-seconds 1
+    .venv/bin/python benchmarks/worker.py                    # everything, about 10 minutes
+    .venv/bin/python benchmarks/worker.py --quick            # smaller sizes, about 4 minutes
+    .venv/bin/python benchmarks/worker.py --parts claims     # claim cost only, under a minute
+    .venv/bin/python benchmarks/worker.py --parts burst      # SQLite burst only, about 7 min
+    .venv/bin/python benchmarks/worker.py --parts throughput --model instant --workers 1 2 4
+    .venv/bin/python benchmarks/worker.py --parts throughput --model slow --concurrency 20
+
+`--parts claims` (benchmarks/claim_cost.py says how): per database, the median time of one
+claim (the worker's own WorkQueue.claim) with 10, 1,000 and 10,000 runs waiting, the ratio of
+the largest to the smallest, and the claim query's plan at each level.
+
+`--parts burst`: SQLite, the embedded default. `--burst-runs` (2,000) runs due at one
+instant, drained by one `backbeat worker` with the default settings (concurrency 10, poll
+1 s) against a fake model that answers in `--slow-seconds` (2): ideal 10 ÷ 2 = 5 runs/s, so
+2,000 runs take at least 400 s. Measured and checked as the cases below.
 
 PostgreSQL is reached at $BACKBEAT_BENCH_PG_URL (default: $BACKBEAT_TEST_PG_URL, else
 postgresql+psycopg://postgres@127.0.0.1:5432/postgres); the script creates its own database
 there and drops it afterwards.
 
-What it does, per case (a model speed × a number of worker processes):
+What it does, per throughput case (a model speed × a number of worker processes; the
+burst is one more, on SQLite):
 
 1. Starts the fake model server (backbeat.testing.fake_models, `--record 0`) as processes of
    its own, so it does not share a GIL with anything: one answers at once ("instant"; with
@@ -83,23 +96,14 @@ import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import asdict, dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
-from uuid import uuid4
 
-import psycopg
-from sqlalchemy import insert
-
+import claim_cost
 from backbeat.config import Settings
-from backbeat.domain.dispatch import new_run
-from backbeat.domain.models import Task
-from backbeat.domain.runs import FINAL_STATUSES, Trigger
-from backbeat.services.tasks import TaskDraft
-from backbeat.store.tables import tasks as tasks_table
-from backbeat.testing.databases import libpq
-from backbeat.wiring import Backbeat, build, run_defaults
+from backbeat.wiring import build
 from common import (
     SECRET,
     Tenant,
@@ -111,6 +115,15 @@ from common import (
     percentile,
     process_cpu_seconds,
 )
+from worker_db import (
+    AttemptRow,
+    count_ended,
+    create_tasks,
+    empty_work,
+    engine_for,
+    load_attempts,
+    queue_runs,
+)
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -120,63 +133,9 @@ READY_LINE = "timed worker: loop running"
 RESET_LINE = "timed worker: measurements reset"
 STARTUP_TIMEOUT = 120.0  # W interpreters importing the app at once, on a busy machine
 STOP_TIMEOUT = 60.0
-PAGE = 1000
-FINAL = sorted(status.value for status in FINAL_STATUSES)
+PARTS = ("claims", "burst", "throughput")
 STEPS = ("claim", "context", "model", "finish")
 DB_STEPS = ("claim", "context", "finish")
-
-
-# --- The database ----------------------------------------------------------------------------
-
-
-def empty_work(url: str) -> None:
-    """Forget the previous case's tasks and runs (TRUNCATE: no dead rows left in the indexes
-    the claim query reads). Only while no worker runs."""
-    with psycopg.connect(libpq(url), autocommit=True) as connection:
-        connection.execute("TRUNCATE attempts, deliveries, runs, tasks")
-
-
-def create_tasks(backbeat: Backbeat, tenant: Tenant, count: int) -> list[Task]:
-    """`count` tasks with distinct prompts: the first through the service, the rest copies of
-    it inserted in bulk (thousands of service calls would take most of the budget)."""
-    draft = TaskDraft("Bench 0", "Weekly report #0", "0 9 * * *", tenant.artist_id)
-    first = backbeat.tasks.create(tenant.caller, draft).task
-    copies = [
-        replace(first, id=uuid4(), title=f"Bench {n}", prompt=f"Weekly report #{n}")
-        for n in range(1, count)
-    ]
-    with backbeat.engine.begin() as connection:
-        for start in range(0, len(copies), PAGE):
-            page = copies[start : start + PAGE]
-            connection.execute(insert(tasks_table), [asdict(task) for task in page])
-    return [first, *copies]
-
-
-def queue_runs(
-    backbeat: Backbeat, tasks: Sequence[Task], count: int, *, fired: timedelta = timedelta(0)
-) -> tuple[datetime, set[str]]:
-    """`count` runs over the tasks, all due now, in one transaction, as a scheduler tick
-    queues them: every run has the same created_at and available_at. Answers the instant
-    they became visible and the ids queued."""
-    now = backbeat.clock.now()
-    defaults = run_defaults(backbeat.settings)
-    runs = [
-        new_run(
-            tasks[number % len(tasks)],
-            trigger=Trigger.SCHEDULED,
-            created_at=now,
-            defaults=defaults,
-            # A task's runs are distinct fires: (task, fire time) is unique.
-            fire_at=now - fired - timedelta(minutes=number // len(tasks)),
-        )
-        for number in range(count)
-    ]
-    added: set[str] = set()
-    with backbeat.uow(write=True) as uow:
-        for start in range(0, len(runs), PAGE):
-            added |= uow.runs.add_many(runs[start : start + PAGE])
-        uow.commit()
-    return datetime.now(UTC), added
 
 
 # --- Processes -------------------------------------------------------------------------------
@@ -306,16 +265,12 @@ def reset_measurements(workers: Sequence[Child]) -> None:
 
 def wait_finished(url: str, count: int, timeout: float, workers: Sequence[Child]) -> None:
     deadline = time.monotonic() + timeout
-    query = "SELECT count(*) FROM runs WHERE status = ANY(%s)"
-    with psycopg.connect(libpq(url), autocommit=True) as connection:
-        while True:
-            row = connection.execute(query, (FINAL,)).fetchone()
-            if row is not None and row[0] >= count:
-                return
+    with engine_for(url) as engine:
+        while (ended := count_ended(engine)) < count:
             for worker in workers:
                 worker.check_alive()
             if time.monotonic() > deadline:
-                raise RuntimeError(f"only {row[0] if row else 0} of {count} runs ended in time")
+                raise RuntimeError(f"only {ended} of {count} runs ended in time")
             time.sleep(0.1)
 
 
@@ -328,12 +283,12 @@ class CpuSample:
     machine: tuple[float, float] | None
 
     @classmethod
-    def take(cls, workers: Sequence[Child], servers: Sequence[Child]) -> CpuSample:
+    def take(cls, workers: Sequence[Child], servers: Sequence[Child], postgres: bool) -> CpuSample:
         return cls(
             time.perf_counter(),
             [worker.cpu() for worker in workers],
             [server.cpu() for server in servers],
-            postgres_cpu_seconds(),
+            postgres_cpu_seconds() if postgres else None,
             machine_cpu(),
         )
 
@@ -367,28 +322,17 @@ class Case:
     concurrency: int
     runs: int
     servers: int  # fake model server processes
+    database: str = "postgresql"  # or "sqlite"
 
     @property
     def label(self) -> str:
-        return f"{self.model} model, {self.workers} × {self.concurrency}"
+        where = "SQLite" if self.database == "sqlite" else "PostgreSQL"
+        return f"{where}, {self.model} model, {self.workers} × {self.concurrency}"
 
     @property
     def ideal(self) -> float | None:
         """Runs per second if every slot were always busy with a model call."""
         return self.workers * self.concurrency / self.delay if self.delay > 0 else None
-
-
-@dataclass(frozen=True)
-class AttemptRow:
-    run_id: str
-    run_status: str
-    attempt_count: int
-    output_text: str | None
-    number: int | None
-    status: str | None
-    worker_id: str | None
-    started_at: datetime | None
-    completed_at: datetime | None
 
 
 @dataclass
@@ -531,18 +475,6 @@ class Outcome:
         return busy / (self.after.machine[1] - self.before.machine[1])
 
 
-def load_attempts(url: str, run_ids: set[str]) -> list[AttemptRow]:
-    query = """
-        SELECT r.id, r.status, r.attempt_count, r.output ->> 'text',
-               a.number, a.status, a.worker_id, a.started_at, a.completed_at
-        FROM runs r LEFT JOIN attempts a ON a.run_id = r.id
-        WHERE r.id = ANY(%s)
-        ORDER BY r.id, a.number
-    """
-    with psycopg.connect(libpq(url)) as connection:
-        return [AttemptRow(*row) for row in connection.execute(query, (list(run_ids),))]
-
-
 def measured_only(timing: dict[str, Any], run_ids: set[str]) -> dict[str, Any]:
     """A worker's timings without the runs of the warm-up (one may finish just after the
     reset)."""
@@ -612,6 +544,8 @@ def run_case(case: Case, url: str, tenant: Tenant, options: Options, directory: 
     warmup = case.workers * case.concurrency if options.warmup else 0
     waves = math.ceil(case.runs / (case.workers * case.concurrency))
     timeout = 120 + case.runs / 5 + waves * case.delay * 3
+    options = replace(options, concurrency=case.concurrency)
+    postgres = case.database == "postgresql"
     with ExitStack() as stack:
         servers = [
             stack.enter_context(model_server(case.delay, directory / f"models-{n}.log"))
@@ -631,10 +565,10 @@ def run_case(case: Case, url: str, tenant: Tenant, options: Options, directory: 
                 queue_runs(backbeat, tasks[case.runs :], warmup, fired=timedelta(days=1))
                 wait_finished(url, warmup, timeout, workers)
                 reset_measurements(workers)
-            before = CpuSample.take(workers, [server for server, _ in servers])
+            before = CpuSample.take(workers, [server for server, _ in servers], postgres)
             queued_at, run_ids = queue_runs(backbeat, tasks[: case.runs], case.runs)
             wait_finished(url, warmup + case.runs, timeout, workers)
-            after = CpuSample.take(workers, [server for server, _ in servers])
+            after = CpuSample.take(workers, [server for server, _ in servers], postgres)
             for worker in workers:
                 worker.stop()
             timings = []
@@ -747,10 +681,17 @@ def print_outcome(outcome: Outcome) -> None:
     worker_ms = outcome.cpu_ms_per_run("workers")
     postgres_ms = outcome.cpu_ms_per_run("postgres")
     server_ms = outcome.cpu_ms_per_run("servers")
-    print(
-        f"  CPU per run: workers {fmt(worker_ms, '.2f')} ms, PostgreSQL {fmt(postgres_ms, '.2f')}"
-        f" ms, fake model server {fmt(server_ms, '.2f')} ms"
+    database = (
+        f"PostgreSQL {fmt(postgres_ms, '.2f')} ms"
+        if case.database == "postgresql"
+        else "SQLite (in the worker's figure)"
     )
+    print(
+        f"  CPU per run: workers {fmt(worker_ms, '.2f')} ms, {database}, fake model server "
+        f"{fmt(server_ms, '.2f')} ms"
+    )
+    if case.database == "sqlite":
+        postgres_ms = 0.0
     if worker_ms and postgres_ms is not None and server_ms is not None:
         cores = os.cpu_count() or 1
         print(
@@ -758,9 +699,12 @@ def print_outcome(outcome: Outcome) -> None:
             f" this machine ({cores} cores) near "
             f"{cores * 1000 / (worker_ms + postgres_ms + server_ms):,.0f} runs/s for all of them"
         )
+    postgres_busy = (
+        f"PostgreSQL {percent(outcome.busy('postgres'))}, " if case.database == "postgresql" else ""
+    )
     print(
         f"  busy: each worker {percent(outcome.busy('workers'))} of a core, fake server "
-        f"{percent(outcome.busy('servers'))}, PostgreSQL {percent(outcome.busy('postgres'))}, "
+        f"{percent(outcome.busy('servers'))}, {postgres_busy}"
         f"machine {percent(outcome.machine_busy())} of {os.cpu_count()} cores"
     )
     if outcome.worker_warnings:
@@ -769,9 +713,9 @@ def print_outcome(outcome: Outcome) -> None:
 
 def markdown(outcomes: Sequence[Outcome], options: Options) -> str:
     lines = [
-        "| Model | Workers × concurrency | Runs | runs/s | × ideal | claim + record ms "
+        "| Database | Model | Workers × concurrency | Runs | runs/s | × ideal | claim + record ms "
         "p50 / p99 | DB ms/run | CPU ms/run: worker / PG / fake | busy: worker / machine |",
-        "|---|---|--:|--:|--:|--:|--:|--:|--:|",
+        "|---|---|---|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for outcome in outcomes:
         case = outcome.case
@@ -783,21 +727,23 @@ def markdown(outcomes: Sequence[Outcome], options: Options) -> str:
         )
         flag = " ⚠" if outcome.problems else ""
         lines.append(
-            f"| {model}{flag} | {case.workers} × {case.concurrency} | {case.runs:,} | "
+            f"| {case.database} | {model}{flag} | {case.workers} × {case.concurrency} | "
+            f"{case.runs:,} | "
             f"{outcome.rate:,.1f} | {fmt(outcome.ratio, '.3f') if case.ideal else '—'} | "
             f"{percentile(both, 0.5):.1f} / {percentile(both, 0.99):.1f} | "
             f"{outcome.db_ms_per_run():.1f} | {cpu} | "
             f"{percent(outcome.busy('workers'))} / {percent(outcome.machine_busy())} |"
         )
     notes = [
-        f"PostgreSQL, `backbeat worker` processes with BACKBEAT_WORKER_POLL_SECONDS="
+        f"`backbeat worker` processes with BACKBEAT_WORKER_POLL_SECONDS="
         f"{options.poll:g}"
         + (f", BACKBEAT_DB_POOL_SIZE={options.pool_size}" if options.pool_size else "")
         + f", the fake model server in its own process(es), all on one {os.cpu_count()}-CPU "
         "machine. runs/s: runs ÷ (last completion − first start). × ideal: runs/s ÷ "
         "(workers × concurrency ÷ seconds per answer). claim + record: a run's share of its "
         "claim transaction plus its finish transaction, wall time in the worker. DB ms/run: "
-        "every database step of a run. CPU: per run, from /proc (PG: the whole server).",
+        "every database step of a run. CPU: per run, from /proc (PG: the whole server; "
+        "SQLite works inside the worker process).",
     ]
     if any(outcome.problems for outcome in outcomes):
         notes.append("⚠: the correctness check found problems (printed above).")
@@ -820,6 +766,12 @@ def configuration(options: Options) -> str:
 
 def cases(args: argparse.Namespace) -> list[Case]:
     found: list[Case] = []
+    if "burst" in args.parts:  # SQLite, the embedded default: one worker, default settings
+        concurrency = Settings.model_fields["worker_concurrency"].default
+        burst = Case("slow", args.slow_seconds, 1, concurrency, args.burst_runs, 1, "sqlite")
+        found.append(burst)
+    if "throughput" not in args.parts:
+        return found
     for workers in args.workers:
         if "instant" in args.model:
             found.append(
@@ -830,6 +782,26 @@ def cases(args: argparse.Namespace) -> list[Case]:
             runs = args.slow_waves * workers * args.concurrency
             found.append(Case("slow", args.slow_seconds, workers, args.concurrency, runs, 1))
     return found
+
+
+def run_cases(kind: str, chosen: Sequence[Case], options: Options, logs: Path) -> list[Outcome]:
+    outcomes: list[Outcome] = []
+    with database(kind, "backbeat_bench_worker") as url:
+        backbeat = build(Settings(database_url=url, secret_key=SECRET))
+        try:
+            tenant = make_tenant(backbeat, "bench@example.com")
+        finally:
+            backbeat.close()
+        name = "SQLite" if kind == "sqlite" else "PostgreSQL"
+        print(f"\n## Worker throughput on {name} ({os.cpu_count()} CPUs)\n")
+        print(configuration(replace(options, concurrency=chosen[0].concurrency)))
+        for case in chosen:
+            directory = logs / f"{kind}-{case.model}-{case.workers}"
+            directory.mkdir()
+            outcome = run_case(case, url, tenant, options, directory)
+            print_outcome(outcome)
+            outcomes.append(outcome)
+    return outcomes
 
 
 def main() -> None:
@@ -877,34 +849,56 @@ def main() -> None:
         help="measure from the workers' first run (default: one run per slot first, unmeasured)",
     )
     parser.add_argument(
-        "--quick", action="store_true", help="smaller sizes: --runs 500 --slow-waves 3"
+        "--parts",
+        nargs="+",
+        choices=PARTS,
+        default=list(PARTS),
+        help="claims: one claim's cost against the runs waiting (SQLite and PostgreSQL); "
+        "burst: SQLite, a burst drained by one worker with the default settings; "
+        "throughput: the PostgreSQL cases above (default: all three)",
+    )
+    parser.add_argument(
+        "--claim-levels",
+        type=int,
+        nargs="+",
+        default=list(claim_cost.LEVELS),
+        help="claims: runs waiting (default 10 1000 10000)",
+    )
+    parser.add_argument(
+        "--claim-limit", type=int, default=1, help="claims: runs per claim (default 1)"
+    )
+    parser.add_argument(
+        "--burst-runs", type=int, default=2000, help="burst: runs due at once (default 2000)"
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="smaller sizes: --runs 500 --slow-waves 3 --burst-runs 500",
     )
     args = parser.parse_args()
     if args.quick:
-        args.runs, args.slow_waves = 500, 3
+        args.runs, args.slow_waves, args.burst_runs = 500, 3, 500
     options = Options(args.concurrency, args.poll, args.pool_size, not args.no_warmup)
 
     started = time.perf_counter()
+    claims: list[claim_cost.Result] = []
+    if "claims" in args.parts:
+        print(f"## One claim against the runs waiting ({os.cpu_count()} CPUs)")
+        for kind in ("sqlite", "postgresql"):
+            result = claim_cost.measure(kind, args.claim_levels, limit=args.claim_limit)
+            claim_cost.report(result)
+            claims.append(result)
     outcomes: list[Outcome] = []
-    with (
-        database("postgresql", "backbeat_bench_worker") as url,
-        tempfile.TemporaryDirectory(prefix="bench-worker-") as logs,
-    ):
-        backbeat = build(Settings(database_url=url, secret_key=SECRET))
-        try:
-            tenant = make_tenant(backbeat, "bench@example.com")
-        finally:
-            backbeat.close()
-        print(f"## Worker throughput on PostgreSQL ({os.cpu_count()} CPUs)\n")
-        print(configuration(options))
-        for case in cases(args):
-            directory = Path(logs) / f"{case.model}-{case.workers}"
-            directory.mkdir()
-            outcome = run_case(case, url, tenant, options, directory)
-            print_outcome(outcome)
-            outcomes.append(outcome)
+    with tempfile.TemporaryDirectory(prefix="bench-worker-") as logs:
+        for kind in ("sqlite", "postgresql"):
+            chosen = [case for case in cases(args) if case.database == kind]
+            if chosen:
+                outcomes += run_cases(kind, chosen, options, Path(logs))
     print(f"\n## Summary (took {time.perf_counter() - started:.0f}s)\n")
-    print(markdown(outcomes, options))
+    if claims:
+        print(claim_cost.markdown(claims) + "\n")
+    if outcomes:
+        print(markdown(outcomes, options))
     if any(outcome.problems for outcome in outcomes):
         raise SystemExit(1)
 

@@ -137,6 +137,9 @@ tasks = Table(
     ),
 )
 
+# A query that lists the runs a worker may claim says this, literally (store/work.py).
+CLAIMABLE_WHERE = "status IN ('QUEUED', 'REATTEMPTING') AND available_at IS NOT NULL"
+
 runs = Table(
     "runs",
     metadata,
@@ -201,11 +204,17 @@ runs = Table(
     ),
     Index(None, "account_id", "created_at", "id"),
     Index(None, "task_id", "created_at", "id"),
+    # The waiting runs in the order workers claim them (available_at, then id: a burst shares
+    # one available_at), so a claim reads as many entries as it takes. Its condition differs
+    # from ix_runs_waiting_per_key's on purpose: a claim's look for an older run of the same
+    # key cannot use it, so PostgreSQL never reads every waiting run there per candidate
+    # (statistics from before a burst tell it this index is empty: any plan looks as cheap).
     Index(
         "ix_runs_claimable",
         "available_at",
-        postgresql_where=text("status IN ('QUEUED', 'REATTEMPTING')"),
-        sqlite_where=text("status IN ('QUEUED', 'REATTEMPTING')"),
+        "id",
+        postgresql_where=text(CLAIMABLE_WHERE),
+        sqlite_where=text(CLAIMABLE_WHERE),
     ),
 )
 

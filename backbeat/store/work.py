@@ -7,7 +7,21 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Connection, and_, exists, func, insert, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    FromClause,
+    String,
+    and_,
+    exists,
+    func,
+    insert,
+    literal_column,
+    or_,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 
 from backbeat.domain.errors import ConcurrentChange
@@ -16,8 +30,23 @@ from backbeat.domain.runs import CLAIMABLE_STATUSES, AttemptStatus, QueueDepth, 
 from backbeat.store.runs import attempt_from_row, run_from_row, run_values
 from backbeat.store.tables import attempts, runs
 
-_CLAIMABLE = [status.value for status in CLAIMABLE_STATUSES]
+_CLAIMABLE = sorted(status.value for status in CLAIMABLE_STATUSES)  # QUEUED, REATTEMPTING
 _EXECUTING = RunStatus.EXECUTING.value
+
+
+def _status_is(table: FromClause, *statuses: str) -> ColumnElement[bool]:
+    """`status = 'EXECUTING'`, `status IN ('QUEUED', 'REATTEMPTING')`: the values written in
+    the SQL, as in the partial indexes' WHERE (tables.py). A planner uses a partial index only
+    when it can prove the query's condition implies the index's, which it cannot from a bound
+    parameter: SQLite never, PostgreSQL not in a generic plan (psycopg prepares a statement
+    it has run five times). With parameters, SQLite scanned the whole table to claim, and
+    again per candidate, in time quadratic in the runs waiting."""
+    values = [literal_column(f"'{status}'", String) for status in statuses]
+    column = table.c.status
+    return column == values[0] if len(values) == 1 else column.in_(values)
+
+
+_WAITING = _status_is(runs, *_CLAIMABLE)
 
 
 class SqlWorkRepository:
@@ -30,6 +59,13 @@ class SqlWorkRepository:
 
         Two runs sharing a key can both look free here; only the first is answered, and the
         unique index on executing keys refuses a second one started by another worker.
+
+        Its cost does not grow with the runs waiting: it walks ix_runs_claimable (waiting
+        runs by available_at, id) in the order answered and stops after `limit` free ones,
+        looking each one's key up in uq_runs_one_executing_per_key and
+        ix_runs_waiting_per_key (the conditions below are written as those partial indexes'
+        WHERE, so both SQLite and PostgreSQL can use them; `available_at <= now` implies
+        ix_runs_claimable's `available_at IS NOT NULL`).
         """
         busy = runs.alias("busy")
         older = runs.alias("older")
@@ -37,21 +73,21 @@ class SqlWorkRepository:
             runs.c.concurrency_key.is_(None),
             and_(
                 ~exists().where(
-                    busy.c.concurrency_key == runs.c.concurrency_key, busy.c.status == _EXECUTING
+                    busy.c.concurrency_key == runs.c.concurrency_key,
+                    _status_is(busy, _EXECUTING),
                 ),
                 # First in line: a later fire waits for the earlier ones, even when a claim
-                # skips the earlier one because another worker has it locked.
+                # skips the earlier one because another worker has it locked. (A row value:
+                # an index range on (key, created_at, id), where an OR reads every waiting
+                # run of the key.)
                 ~exists().where(
                     older.c.concurrency_key == runs.c.concurrency_key,
-                    older.c.status.in_(_CLAIMABLE),
-                    or_(
-                        older.c.created_at < runs.c.created_at,
-                        and_(older.c.created_at == runs.c.created_at, older.c.id < runs.c.id),
-                    ),
+                    _status_is(older, *_CLAIMABLE),
+                    tuple_(older.c.created_at, older.c.id) < tuple_(runs.c.created_at, runs.c.id),
                 ),
             ),
         )
-        conditions = [runs.c.status.in_(_CLAIMABLE), runs.c.available_at <= now, key_free]
+        conditions = [_WAITING, runs.c.available_at <= now, key_free]
         if skip:  # runs the claiming worker is still executing an (outdated) attempt of
             conditions.append(runs.c.id.not_in(list(skip)))
         query = (
@@ -128,14 +164,14 @@ class SqlWorkRepository:
             return set()
         statement = (
             update(runs)
-            .where(runs.c.lease_token.in_(list(lease_tokens)), runs.c.status == _EXECUTING)
+            .where(runs.c.lease_token.in_(list(lease_tokens)), _status_is(runs, _EXECUTING))
             .values(lease_expires_at=until)
             .returning(runs.c.lease_token)
         )
         return {row.lease_token for row in self._db.execute(statement)}
 
     def expired(self, now: datetime, limit: int, *, keep: Sequence[str] = ()) -> list[Run]:
-        conditions = [runs.c.status == _EXECUTING, runs.c.lease_expires_at < now]
+        conditions = [_status_is(runs, _EXECUTING), runs.c.lease_expires_at < now]
         if keep:  # (a run an older release claimed has no token: NOT IN alone would skip it)
             conditions.append(
                 or_(runs.c.lease_token.is_(None), runs.c.lease_token.not_in(list(keep)))
@@ -150,7 +186,10 @@ class SqlWorkRepository:
         return [run_from_row(row) for row in self._db.execute(query)]
 
     def next_available(self) -> datetime | None:
-        query = select(func.min(runs.c.available_at)).where(runs.c.status.in_(_CLAIMABLE))
+        # (MIN skips NULLs anyway; said, it lets ix_runs_claimable answer.)
+        query = select(func.min(runs.c.available_at)).where(
+            _WAITING, runs.c.available_at.is_not(None)
+        )
         value: datetime | None = self._db.execute(query).scalar()
         return value
 
@@ -180,11 +219,11 @@ class SqlWorkRepository:
         """Two queries on partial indexes (ix_runs_claimable, ix_runs_leases)."""
         queued, oldest = self._db.execute(
             select(func.count(), func.min(runs.c.available_at)).where(
-                runs.c.status.in_(_CLAIMABLE), runs.c.available_at <= now
+                _WAITING, runs.c.available_at <= now
             )
         ).one()
         executing = self._db.execute(
-            select(func.count()).where(runs.c.status == _EXECUTING)
+            select(func.count()).where(_status_is(runs, _EXECUTING))
         ).scalar_one()
         return QueueDepth(int(queued), oldest, int(executing))
 
