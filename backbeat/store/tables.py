@@ -42,6 +42,15 @@ accounts = Table(
     Column("created_at", UTCDateTime, nullable=False),
 )
 
+# An operator's monthly cap on an account's model cost (domain.agent_settings); no row: none.
+account_budgets = Table(
+    "account_budgets",
+    metadata,
+    Column("account_id", Uuid, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    Column("monthly_usd", Float, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
 organizations = Table(
     "organizations",
     metadata,
@@ -123,6 +132,9 @@ tasks = Table(
     # {"when", "email": [...], "slack": sealed URL or null} (domain.task_delivery); NULL: none
     Column("delivery", json_type(), nullable=True),
     Column("pause_after_failures", Integer, nullable=True),  # None: never paused for failing
+    # {"tools": [...] | null, "max_run_cost_usd", "max_output_tokens", "model_timeout_seconds"}
+    # (domain.agent_settings); NULL: the defaults.
+    Column("agent", json_type(), nullable=True),
     # The scheduler's cursor: the next fire time still to dispatch; NULL while paused.
     Column("next_fire_at", UTCDateTime, nullable=True),
     Column("created_at", UTCDateTime, nullable=False),

@@ -161,7 +161,7 @@ def test_a_healthy_setup_passes_every_check(
     assert {name: status for name, (status, _) in report.checks.items()} == dict.fromkeys(
         CHECKS, "ok"
     )
-    assert report.message("migrations") == "at 0010_claim_order_index (head)"
+    assert report.message("migrations") == "at 0011_agent_settings (head)"
     assert report.message("secret") == "BACKBEAT_SECRET_KEY is set"
     assert "answers (PostgreSQL " in report.message("database")
     assert report.message("smtp") == (
@@ -200,7 +200,7 @@ def test_a_healthy_sqlite_setup(
     report = doctor({"BACKBEAT_DATABASE_URL": sqlite_url, **services(models, smtp)})
     assert report.exit_code == 0, report.output
     assert report.status("database") == "ok"
-    assert report.message("migrations") == "at 0010_claim_order_index (head)"
+    assert report.message("migrations") == "at 0011_agent_settings (head)"
     assert report.checks["clock"] == ("skip", "not applicable on SQLite (one machine, one clock)")
     assert report.checks["max_connections"] == ("skip", "not applicable on SQLite")
     secret_file = sqlite_url.removeprefix("sqlite:///") + ".secret"
@@ -250,7 +250,7 @@ def test_an_unmigrated_database(healthy: dict[str, str | None]) -> None:
         assert report.failing == ["migrations"]
         assert (
             report.message("migrations")
-            == "no schema yet, head is 0010_claim_order_index: run backbeat migrate"
+            == "no schema yet, head is 0011_agent_settings: run backbeat migrate"
         )
 
         engine = make_engine(url)
@@ -260,7 +260,7 @@ def test_an_unmigrated_database(healthy: dict[str, str | None]) -> None:
         assert report.failing == ["migrations"]
         assert (
             report.message("migrations")
-            == "at 0002, head is 0010_claim_order_index: run backbeat migrate"
+            == "at 0002, head is 0011_agent_settings: run backbeat migrate"
         )
 
 

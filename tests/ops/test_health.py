@@ -37,7 +37,7 @@ def database_down(reason: str) -> dict[str, object]:
     }
 
 
-HEAD = "0010_claim_order_index"
+HEAD = "0011_agent_settings"
 
 
 @contextmanager
@@ -154,7 +154,7 @@ def test_readyz_names_a_pending_migration_on_sqlite(tmp_path: Path, clock: FakeC
             "status": "not ready",
             "checks": {
                 "database": "ok",
-                "migrations": "at 0002, head is 0010_claim_order_index: run backbeat migrate",
+                "migrations": "at 0002, head is 0011_agent_settings: run backbeat migrate",
             },
         }
         migrated_to(url, "head")
@@ -170,20 +170,20 @@ def test_readyz_names_a_pending_migration_on_postgresql(clock: FakeClock) -> Non
             "checks": {
                 "database": "ok",
                 "migrations": (
-                    "no schema yet, head is 0010_claim_order_index: run backbeat migrate"
+                    "no schema yet, head is 0011_agent_settings: run backbeat migrate"
                 ),
             },
         }
         migrated_to(url, "0001")
         assert client.get("/readyz").json()["checks"] == {
             "database": "ok",
-            "migrations": "at 0001, head is 0010_claim_order_index: run backbeat migrate",
+            "migrations": "at 0001, head is 0011_agent_settings: run backbeat migrate",
         }
         migrated_to(url, "0002")
         response = client.get("/readyz")
         assert response.status_code == 503
         assert response.json()["checks"]["migrations"] == (
-            "at 0002, head is 0010_claim_order_index: run backbeat migrate"
+            "at 0002, head is 0011_agent_settings: run backbeat migrate"
         )
         migrated_to(url, "head")
         response = client.get("/readyz")
