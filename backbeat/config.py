@@ -84,6 +84,12 @@ class Settings(BaseSettings):
     # Runs.
     run_timeout_seconds: float = Field(600, gt=0, description="Per-attempt time limit.")
     max_turns: int = Field(12, ge=1, le=100, description="Model/tool turns per attempt.")
+    max_output_tokens: int = Field(
+        4096, ge=1, le=64_000, description="The most tokens one model answer may have."
+    )
+    model_timeout_seconds: float = Field(
+        120, gt=0, le=3600, description="How long one model call may take."
+    )
     worker_concurrency: int = Field(10, ge=1, le=1000, description="Runs at once per worker.")
     lease_seconds: float = Field(60, ge=5, description="A worker renews its claim this often x3.")
     shutdown_grace_seconds: float = Field(30, ge=0, description="Wait for runs on SIGTERM.")
@@ -99,6 +105,16 @@ class Settings(BaseSettings):
     )
     fetch_max_bytes: int = Field(1_000_000, ge=1024)
     fetch_timeout_seconds: float = Field(10, gt=0)
+    search_provider: Literal["searxng", "brave", "tavily"] | None = Field(
+        None, description="The web_search tool's API (unset: no web_search tool)."
+    )
+    search_url: str | None = Field(
+        None,
+        description="SearXNG's address (required for it), or an override of Brave's or "
+        "Tavily's endpoint.",
+    )
+    search_api_key: SecretStr | None = Field(None, description="Brave's or Tavily's API key.")
+    search_timeout_seconds: float = Field(10, gt=0, description="Per web search.")
     smtp_host: str | None = None
     smtp_port: int = 587
     smtp_username: str | None = None
@@ -165,6 +181,24 @@ class Settings(BaseSettings):
         None,
         description="Mark the dashboard's session cookie Secure (sent over HTTPS only): "
         "true, false, or unset to follow each request's scheme.",
+    )
+
+    # What runs on the OpenAI-compatible endpoint cost (backbeat/agents/pricing.py).
+    compatible_pricing: Literal["auto", "vendor", "unknown"] = Field(
+        "auto",
+        description="vendor: a gateway; a `vendor/model` id it serves is priced as that "
+        "vendor's model. unknown: a local server (llama.cpp, Ollama, vLLM) that may answer "
+        "any model name with its own model: no price. auto: unknown when the endpoint is on "
+        "this machine, a private network or a bare host name, else vendor.",
+    )
+
+    # Tools from MCP servers (`backbeat mcp-servers add`): how long a server has to connect,
+    # list its tools or answer a call, and how much of a call's output the model gets.
+    mcp_timeout_seconds: float = Field(
+        30, gt=0, description="How long an MCP server has to connect, list or answer a call."
+    )
+    mcp_max_output_chars: int = Field(
+        20_000, ge=100, description="The most of one MCP tool call's output the model gets."
     )
 
     @field_validator("cors_origins", mode="before")

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import importlib
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING
+from uuid import UUID
 
 from sqlalchemy import Engine
 
@@ -16,21 +17,25 @@ from backbeat.domain.clock import Clock, SystemClock
 from backbeat.domain.deliveries import RetryPlan
 from backbeat.domain.dispatch import RunDefaults
 from backbeat.domain.failures import RetryPolicy
+from backbeat.ops import logs
 from backbeat.ops.metrics import Metrics
 from backbeat.services.admin import AdminService
 from backbeat.services.keys import KeyService
 from backbeat.services.lookups import LookupService
+from backbeat.services.mcp_servers import McpServerService
 from backbeat.services.outbox import Outbox
 from backbeat.services.runs import RunService
 from backbeat.services.scheduler import Scheduler, SchedulerPolicy
 from backbeat.services.stats import StatsService
 from backbeat.services.tasks import TaskService
+from backbeat.services.usage import UsageService
 from backbeat.services.webhooks import RunEvents, WebhookService
 from backbeat.store.engine import make_engine
 from backbeat.store.sealing import AesSecretBox
 from backbeat.store.uow import SqlUnitOfWork
 
 if TYPE_CHECKING:
+    from backbeat.domain.mcp_servers import McpServer
     from backbeat.worker.loop import Worker
 
 
@@ -72,11 +77,15 @@ class Backbeat:
     # secret of the settings held now.
     box: AesSecretBox = field(default_factory=lambda: AesSecretBox(lambda: b""))
     webhooks: WebhookService = field(init=False)
+    usage: UsageService = field(init=False)  # model spend against monthly budgets
+    mcp_servers: McpServerService = field(init=False)  # the operator's MCP servers
 
     def __post_init__(self) -> None:
         self.keys = KeyService(self.uow, self.clock, lambda: self.settings.secret)
         self.box.follow(lambda: self.settings.secret)
         self.webhooks = WebhookService(self.uow, self.clock, self.box)
+        self.usage = UsageService(self.uow, self.clock)
+        self.mcp_servers = McpServerService(self.uow, self.clock, self.box)
 
     def uow(self, write: bool = False) -> SqlUnitOfWork:
         return SqlUnitOfWork(self.engine, write=write)
@@ -90,9 +99,13 @@ def build_worker(backbeat: Backbeat, *, worker_id: str | None = None) -> Worker:
     # Imported here: a process that runs no worker (a scheduler, the CLI) need not load them.
     from backbeat.agents.routing import Providers, configured_providers
     from backbeat.agents.tools.email import mailer_from_settings
+    from backbeat.agents.tools.mcp_client import SdkMcpClient
+    from backbeat.agents.tools.mcp_tools import McpToolbox
     from backbeat.agents.tools.registry import TOOLS
+    from backbeat.agents.tools.search import searcher_from_settings, web_search_tool
     from backbeat.agents.tools.web import HttpFetcher
     from backbeat.services.worker import WorkQueue
+    from backbeat.worker.db import in_thread
     from backbeat.worker.executor import Executor
     from backbeat.worker.loop import Worker
     from backbeat.worker.outbox import OutboxSender
@@ -116,8 +129,17 @@ def build_worker(backbeat: Backbeat, *, worker_id: str | None = None) -> Worker:
 
     cost_in_cents(Route("anthropic", "claude-sonnet-4-6"), Usage(1, 1, 1))
 
+    async def mcp_servers(account_id: UUID, names: list[str]) -> Mapping[str, McpServer]:
+        """The MCP servers of `names` a run's account may use now, read in a thread (retried
+        through a database restart); their opened header values are masked in every log line
+        from now on."""
+        found = await in_thread(backbeat.mcp_servers.usable, account_id, names)
+        logs.REDACT.add(value for server in found.values() for _, value in server.headers)
+        return found
+
     settings = backbeat.settings
     mailer = mailer_from_settings(settings)
+    searcher = searcher_from_settings(settings)
     outbox = make_outbox(backbeat, settings, mailer.longest_send if mailer else timedelta(0))
     queue = WorkQueue(
         backbeat.uow,
@@ -133,7 +155,7 @@ def build_worker(backbeat: Backbeat, *, worker_id: str | None = None) -> Worker:
         Providers(settings),
         settings,
         backbeat.clock,
-        tools=TOOLS,
+        tools=TOOLS if searcher is None else (*TOOLS, web_search_tool(searcher)),
         fetcher=HttpFetcher(
             allow_private=settings.fetch_allow_private,
             max_bytes=settings.fetch_max_bytes,
@@ -152,6 +174,11 @@ def build_worker(backbeat: Backbeat, *, worker_id: str | None = None) -> Worker:
             ),
         ),
         metrics=backbeat.metrics,
+        mcp=McpToolbox(
+            SdkMcpClient(timeout_seconds=settings.mcp_timeout_seconds),
+            mcp_servers,
+            max_output_chars=settings.mcp_max_output_chars,
+        ),
     )
     worker = Worker(
         queue,

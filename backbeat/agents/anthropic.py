@@ -150,6 +150,7 @@ def from_anthropic_message(message: AnthropicMessage) -> ModelReply:
         tool_calls=tuple(calls),
         usage=Usage(input_tokens=input_tokens, output_tokens=usage.output_tokens, requests=1),
         stop_reason=_STOP_REASONS.get(message.stop_reason or "", "other"),
+        model=message.model if isinstance(message.model, str) and message.model else None,
     )
 
 

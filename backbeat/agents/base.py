@@ -1,9 +1,10 @@
 """The one interface every model provider implements, in provider-neutral terms.
 
 A provider turns a `ModelRequest` (system prompt, conversation, tool schemas) into one
-`ModelReply` (text, tool calls, token usage). It never retries: on failure it raises
-`AttemptFailed` with the right `FailureKind` (and `retry_after` when the provider said), and
-the worker's retry policy decides. The tool loop (agents/loop.py) calls it turn by turn.
+`ModelReply` (text, tool calls, token usage, the model that answered). It never retries: on
+failure it raises `AttemptFailed` with the right `FailureKind` (and `retry_after` when the
+provider said), and the worker's retry policy decides. The tool loop (agents/loop.py) calls
+it turn by turn.
 """
 
 from __future__ import annotations
@@ -85,6 +86,9 @@ class ModelReply:
     tool_calls: tuple[ToolCall, ...] = ()
     usage: Usage = field(default_factory=Usage)
     stop_reason: StopReason = "end_turn"
+    # The model the server says answered (`model` in its reply): a gateway or a local server
+    # may serve another model than the one asked for. None when the reply did not say.
+    model: str | None = None
 
 
 class ModelProvider(Protocol):

@@ -35,6 +35,7 @@ class Progress:
     turns: int = 0
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
     text: str = ""
+    model: str | None = None  # the model the server last said answered (ModelReply.model)
 
 
 async def run_agent(
@@ -68,6 +69,7 @@ async def run_agent(
         progress.turns += 1
         progress.usage = progress.usage + reply.usage
         progress.text = reply.text
+        progress.model = reply.model or progress.model
         if not reply.tool_calls:
             return reply.text
         messages.append(AssistantMessage(reply.text, reply.tool_calls))

@@ -82,6 +82,9 @@ class OpenAIProvider:
                 }
                 for t in request.tools
             ]
+            # OpenAI's default when tools are offered, but not every compatible server's:
+            # llama-cpp-python's takes a missing tool_choice as "none" and hides the tools.
+            kwargs["tool_choice"] = "auto"
         # OpenAI's newer models refuse `max_tokens`; many compatible servers only know it.
         if self.name == "openai":
             kwargs["max_completion_tokens"] = request.max_output_tokens
@@ -151,6 +154,7 @@ class OpenAIProvider:
                 requests=1,
             ),
             stop_reason=stop,
+            model=_served_model(completion),
         )
 
     def _failure(self, exc: openai.APIError) -> AttemptFailed:
@@ -192,7 +196,9 @@ def to_openai_messages(system: str, messages: tuple[Message, ...]) -> list[dict[
         if isinstance(message, UserMessage):
             out.append({"role": "user", "content": message.text})
         elif isinstance(message, AssistantMessage):
-            turn: dict[str, Any] = {"role": "assistant", "content": message.text or None}
+            # Never null: llama-cpp-python's server answers 500 to an assistant message whose
+            # content is null (the usual shape of one that only calls tools).
+            turn: dict[str, Any] = {"role": "assistant", "content": message.text}
             if message.tool_calls:
                 turn["tool_calls"] = [
                     {
@@ -214,6 +220,11 @@ def to_openai_messages(system: str, messages: tuple[Message, ...]) -> list[dict[
                 for r in message.results
             )
     return out
+
+
+def _served_model(completion: ChatCompletion) -> str | None:
+    model = getattr(completion, "model", None)  # some compatible servers leave it out
+    return (model.strip() or None) if isinstance(model, str) else None
 
 
 def parse_arguments(text: str | None) -> dict[str, Any]:

@@ -14,14 +14,20 @@ The rules, first match wins (`resolve`):
 
 A model whose provider is not configured fails with FailureKind.CONFIGURATION and a message
 naming the setting that would fix it.
+
+A route to the OpenAI-compatible endpoint says whether a `vendor/model` id there may be
+priced as the vendor's model (`vendor_prices`: a gateway) or not (a local server, which may
+answer any model name with the one model it has): BACKBEAT_COMPATIBLE_PRICING.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
@@ -37,6 +43,7 @@ _EXPLICIT: dict[str, ProviderName] = {
     "compatible": "compatible",
     "ollama": "compatible",
 }
+_VENDORS: dict[str, ProviderName] = {"anthropic": "anthropic", "openai": "openai"}
 _OPENAI_PREFIXES = ("gpt-", "o1", "o3", "o4", "chatgpt-")
 _GATEWAY_HINT = "BACKBEAT_COMPATIBLE_BASE_URL"
 
@@ -45,6 +52,9 @@ _GATEWAY_HINT = "BACKBEAT_COMPATIBLE_BASE_URL"
 class Route:
     provider_name: ProviderName
     model_name: str  # as the provider's API wants it
+    # Whether a `vendor/model` id on the compatible endpoint is priced as the vendor's model:
+    # False for a local server (agents/pricing.py). Anthropic and OpenAI routes ignore it.
+    vendor_prices: bool = True
 
 
 def resolve(model: str, settings: Settings) -> Route:
@@ -72,7 +82,7 @@ def resolve(model: str, settings: Settings) -> Route:
         if vendor_lower == "openai" and openai_ok:
             return Route("openai", rest)
         if compatible_ok:
-            return Route("compatible", model)
+            return _compatible(model, settings)
         if vendor_lower == "anthropic":
             raise _configuration(
                 f"No credentials for Anthropic: set BACKBEAT_ANTHROPIC_API_KEY "
@@ -171,7 +181,74 @@ class Providers:
         return OpenAIProvider(key, base_url, name="openai" if name == "openai" else "compatible")
 
 
+def named_provider(model: str) -> ProviderName | None:
+    """The provider a model id names, whatever serves it: its `provider:` prefix, `anthropic/`
+    or `openai/`, or a `claude-` or `gpt-`… name. None when it names none of them
+    (`llama3.2`, `moonshotai/kimi-k3`)."""
+    model = model.strip()
+    prefix, colon, _ = model.partition(":")
+    if colon and prefix.strip().lower() in _EXPLICIT:
+        return _EXPLICIT[prefix.strip().lower()]
+    vendor, slash, rest = model.partition("/")
+    if slash and rest:
+        return _VENDORS.get(vendor.lower())
+    if model.lower().startswith("claude-"):
+        return "anthropic"
+    if model.lower().startswith(_OPENAI_PREFIXES):
+        return "openai"
+    return None
+
+
+def rerouted(model: str, settings: Settings) -> str | None:
+    """Why `model` goes to another provider than its name says, or None when it does not.
+
+    `anthropic/…` and `openai/…` ids go to the OpenAI-compatible endpoint when Backbeat has
+    no key for that vendor: right for a gateway, wrong for a local server, which answers with
+    whatever model it has (and the run is then recorded as the model the server reports).
+    """
+    try:
+        route = resolve(model, settings)
+    except AttemptFailed:
+        return None
+    named = named_provider(model)
+    if named is None or named == route.provider_name:
+        return None
+    vendor = "Anthropic" if named == "anthropic" else "OpenAI"
+    key = "BACKBEAT_ANTHROPIC_API_KEY" if named == "anthropic" else "BACKBEAT_OPENAI_API_KEY"
+    return (
+        f"{model.strip()!r} names {vendor}, but with no {key} it goes to the OpenAI-compatible "
+        f"endpoint ({_GATEWAY_HINT}), which may serve another model under that name: set {key}, "
+        f"or name the endpoint's own model (compatible:NAME)"
+    )
+
+
+def compatible_is_local(base_url: str) -> bool:
+    """Whether an endpoint is on this machine or a private network (not a public gateway):
+    localhost, a bare host name (`ollama`), `.local`, or a loopback, private or link-local
+    address."""
+    host = (urlsplit(base_url.strip()).hostname or "").lower().rstrip(".")
+    if not host:
+        return False
+    if host == "localhost" or host.endswith((".localhost", ".local")):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return "." not in host
+    return address.is_loopback or address.is_private or address.is_link_local
+
+
+def _compatible(name: str, settings: Settings) -> Route:
+    pricing = settings.compatible_pricing
+    if pricing == "auto":
+        local = compatible_is_local(settings.compatible_base_url or "")
+        pricing = "unknown" if local else "vendor"
+    return Route("compatible", name, vendor_prices=pricing == "vendor")
+
+
 def _direct(provider: ProviderName, name: str, settings: Settings) -> Route:
+    if provider == "compatible" and "compatible" in configured_providers(settings):
+        return _compatible(name, settings)
     if provider in configured_providers(settings):
         return Route(provider, name)
     message = _missing(provider, name)

@@ -10,10 +10,10 @@ from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel, TypeAdapter
 
 from backbeat import __version__
-from backbeat.api import webhook_docs
+from backbeat.api import usage_docs, webhook_docs
 from backbeat.api.docs import RESPONSE_MODELS
 from backbeat.api.routes import metrics as metrics_routes
-from backbeat.api.routes import ops, runs, tasks, webhooks
+from backbeat.api.routes import ops, runs, tasks, usage, webhooks
 from backbeat.edge.requests import (
     CancelRunRequest,
     CreateTaskRequest,
@@ -64,6 +64,7 @@ def mount(app: FastAPI) -> None:
     app.include_router(tasks.router)
     app.include_router(runs.router)
     app.include_router(webhooks.router)  # /api/webhooks: an extension
+    app.include_router(usage.router)  # /api/accounts/usage: an extension
     app.include_router(metrics_routes.router)  # /metrics: no auth, no tenant data
     app.include_router(ops.router)  # /healthz, /readyz: no auth, no tenant data
 
@@ -85,7 +86,8 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
     )
     components = schema.setdefault("components", {})
     schemas = components.setdefault("schemas", {})
-    for model in [*REQUEST_MODELS, *RESPONSE_MODELS, *webhook_docs.RESPONSE_MODELS]:
+    extensions = [*webhook_docs.RESPONSE_MODELS, *usage_docs.RESPONSE_MODELS]
+    for model in [*REQUEST_MODELS, *RESPONSE_MODELS, *extensions]:
         body = TypeAdapter(model).json_schema(ref_template="#/components/schemas/{model}")
         schemas.update(body.pop("$defs", {}))
         schemas[model.__name__] = body

@@ -17,7 +17,14 @@ class SlackShown(TypedDict):
 
 
 class TaskDelivery(TypedDict):
-    when: Literal["always", "never"]
+    when: Annotated[
+        Literal["always", "changed", "never"],
+        Field(
+            description="always; changed: only when the report differs in substance from the "
+            "last one delivered (the model's verdict, with a 'what changed' paragraph); never: "
+            "the run page only."
+        ),
+    ]
     email: Annotated[list[str], Field(description="Report recipients, all on the owner's team.")]
     slack: SlackShown | None
 

@@ -141,6 +141,10 @@ class Task(TypedDict, total=False):
     max_attempts: Annotated[int | None, _extension("attempts per run.")]
     delivery: Annotated[TaskDelivery | None, DELIVERY_FIELD]
     pause_after_failures: Annotated[int | None, _extension("failed runs in a row that pause it.")]
+    tools: Annotated[list[str] | None, _extension("the tools it may use; null: the built-ins.")]
+    max_run_cost_usd: Annotated[float | None, _extension("the most one run may spend, USD.")]
+    max_output_tokens: Annotated[int | None, _extension("the most tokens per model answer.")]
+    model_timeout_seconds: Annotated[float | None, _extension("time limit per model call.")]
 
 
 class TasksResponse(TypedDict):

@@ -27,7 +27,7 @@ from backbeat.edge.extension import EXTENSION
 from backbeat.edge.webhooks import EVENT_NAMES, MAX_OVERLAP_HOURS
 
 _MARKED = with_config(ConfigDict(json_schema_extra=EXTENSION))
-EventName = Literal["run.completed", "run.failed", "run.canceled"]
+EventName = Literal["run.completed", "run.failed", "run.canceled", "task.paused"]
 assert sorted(get_args(EventName)) == sorted(EVENT_NAMES)
 
 
@@ -180,7 +180,8 @@ CREATE_WEBHOOK: dict[str, Any] = _extension(
     "Register a webhook endpoint",
     "An endpoint of the caller's account (or of `account_id`) receives the events of all its "
     "tasks' runs it subscribes to (`events`, default all): `run.completed`, `run.failed` "
-    "(FAILED, CRASHED or SYSTEM_FAILURE) and `run.canceled`, POSTed and signed as Standard "
+    "(FAILED, CRASHED or SYSTEM_FAILURE), `run.canceled` and `task.paused` (Backbeat paused "
+    "a task after its `pause_after_failures` failed runs in a row), POSTed and signed as Standard "
     "Webhooks specifies (`webhook-id`, `webhook-timestamp`, `webhook-signature`). Answers "
     "201 with the endpoint and its signing `secret`, shown only here.",
     {201: _ok("The endpoint, with its secret", "IssuedWebhookEndpoint"), **_BODY_ERRORS},

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from backbeat.cli import admin, mcp, processes, runs, tasks, webhooks
+from backbeat.cli import admin, mcp, mcp_servers, processes, runs, tasks, webhooks
 from backbeat.cli.common import main_options
 
 app = typer.Typer(help="Backbeat: scheduled AI-agent tasks for music teams.", no_args_is_help=True)
@@ -18,6 +18,7 @@ app.add_typer(admin.keys_app, name="keys")
 app.add_typer(tasks.tasks_app, name="tasks")
 app.add_typer(runs.runs_app, name="runs")
 app.add_typer(webhooks.webhooks_app, name="webhooks")
+app.add_typer(mcp_servers.mcp_servers_app, name="mcp-servers")
 app.add_typer(mcp.app)  # mcp: the MCP server over stdio
 
 

@@ -89,6 +89,39 @@ def accounts_set_plan(
     emit(as_json, record, line)
 
 
+@accounts_app.command("set-budget")
+def accounts_set_budget(
+    account_id: Annotated[
+        UUID, typer.Argument(parser=parse_uuid("ACCOUNT_ID"), metavar="ACCOUNT_ID")
+    ],
+    monthly_usd: Annotated[
+        float | None,
+        typer.Option(help="The most its runs may spend on models per month (UTC), in USD."),
+    ] = None,
+    none: Annotated[bool, typer.Option("--none", help="Remove the monthly budget.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Cap an account's model spend per calendar month: a run that finds it spent does not
+    start (MonthlyBudgetExceeded), and a run that starts may spend only what is left."""
+    if none == (monthly_usd is not None):
+        raise fail("give either --monthly-usd AMOUNT or --none", 2)
+    with wired() as backbeat:
+        month = backbeat.usage.set_monthly_budget(account_id, monthly_usd)
+    record = {
+        "account_id": str(account_id),
+        "monthly_budget_usd": month.budget_usd,
+        "spent_usd": round(month.spent_cents / 100, 6),
+        "month_start": iso_utc(month.month_start),
+    }
+    spent = f"${month.spent_cents / 100:,.2f} spent since {month.month_start.date()} UTC"
+    line = (
+        f"{account_id}: no monthly budget ({spent})"
+        if month.budget_usd is None
+        else f"{account_id}: monthly budget ${month.budget_usd:,.2f} ({spent})"
+    )
+    emit(as_json, record, line)
+
+
 @orgs_app.command("create")
 def orgs_create(
     name: Annotated[str, typer.Option()],

@@ -47,6 +47,21 @@ def error_text(error: dict[str, Any]) -> str:
     return f"{name}: {message}" if name else str(message or error)
 
 
+def describe_verdict(verdict: Any) -> list[str]:
+    """A `when: changed` task's verdict on its report (domain.task_delivery.Verdict)."""
+    if not isinstance(verdict, dict):
+        return []
+    against = verdict.get("compared_with")
+    since = f" since run {against}" if against else ""
+    if verdict.get("changed") is False:
+        return [f"verdict     unchanged{since}: nothing sent"]
+    note = f" ({verdict['note']})" if verdict.get("note") else ""
+    lines = [f"verdict     changed{since}: sent{note}"]
+    if verdict.get("what_changed"):
+        lines.append(f"  what changed: {clipped(str(verdict['what_changed']), 300)}")
+    return lines
+
+
 def describe_output(output: dict[str, Any]) -> list[str]:
     lines: list[str] = []
     model = output.get("provider_model") or output.get("model")
@@ -68,6 +83,7 @@ def describe_output(output: dict[str, Any]) -> list[str]:
         outcome = "error" if call.get("is_error") else "ok"
         result = clipped(str(call.get("result", "")), 100)
         lines.append(f"  {call.get('name')} {clipped(arguments, 80)} → {outcome}: {result}")
+    lines += describe_verdict(output.get("verdict"))
     sent = output.get("emails_sent") or []
     refused = output.get("emails_refused") or []
     lines.append(f"emails      {len(sent)} sent, {len(refused)} refused")

@@ -10,6 +10,13 @@ from uuid import UUID
 import typer
 
 from backbeat.cli.acting import ActingAccount, acting_for, checked
+from backbeat.cli.agent_options import (
+    CostOption,
+    ModelTimeoutOption,
+    OutputTokensOption,
+    ToolsOption,
+    agent_fields,
+)
 from backbeat.cli.common import JsonFlag, emit, fail, parse_uuid
 from backbeat.cli.printing import clipped, print_json, short_utc, table
 from backbeat.domain.errors import NotFound
@@ -111,7 +118,8 @@ Deliver = Annotated[
     str | None,
     typer.Option(
         "--deliver",
-        help="Send each completed run's report: always, never (keep it on the run page), "
+        help="Send each completed run's report: always, changed (only when it differs in "
+        "substance from the last one sent), never (keep it on the run page), "
         "or off (update only: no delivery setting).",
     ),
 ]
@@ -152,6 +160,10 @@ def tasks_create(
     email: Emails = None,
     slack_url: SlackUrl = None,
     pause_after_failures: PauseAfter = None,
+    tools: ToolsOption = None,
+    max_run_cost_usd: CostOption = None,
+    max_output_tokens: OutputTokensOption = None,
+    model_timeout_seconds: ModelTimeoutOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the API's task object.")] = False,
 ) -> None:
     """Create a task (enabled); prints its id."""
@@ -174,6 +186,7 @@ def tasks_create(
         delivery=delivery,
         pause_after_failures=pause_after_failures,
     )
+    body.update(agent_fields(tools, max_run_cost_usd, max_output_tokens, model_timeout_seconds))
     draft = checked(CreateTaskRequest, body).draft()
     with acting_for(account) as (backbeat, caller):
         view = backbeat.tasks.create(caller, draft)
@@ -205,6 +218,10 @@ def tasks_update(
         bool, typer.Option("--no-slack", help="Stop posting reports to Slack.")
     ] = False,
     pause_after_failures: PauseAfter = None,
+    tools: ToolsOption = None,
+    max_run_cost_usd: CostOption = None,
+    max_output_tokens: OutputTokensOption = None,
+    model_timeout_seconds: ModelTimeoutOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the API's task object.")] = False,
 ) -> None:
     """Change some of a task's fields (the others stay as they are)."""
@@ -234,13 +251,15 @@ def tasks_update(
         max_attempts=max_attempts,
         pause_after_failures=pause_after_failures,
     )
+    changes.update(agent_fields(tools, max_run_cost_usd, max_output_tokens, model_timeout_seconds))
     if delivering:
         changes["delivery"] = delivery  # None: --deliver off removes the setting
     if not changes:
         raise fail(
             "nothing to change: give at least one of --title, --prompt, --schedule, "
             "--timezone, --model, --artist, --enable/--disable, --deliver, --email, "
-            "--slack-url, --no-slack, --pause-after-failures",
+            "--slack-url, --no-slack, --pause-after-failures, --tools, --max-run-cost-usd, "
+            "--max-output-tokens, --model-timeout-seconds",
             2,
         )
     patch = checked(UpdateTaskRequest, {"id": str(task_id), **changes}).patch()

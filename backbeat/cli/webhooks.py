@@ -100,7 +100,7 @@ def webhooks_add(
         str | None,
         typer.Option(
             help="Comma-separated events to receive (default all): run.completed, "
-            "run.failed, run.canceled."
+            "run.failed, run.canceled, task.paused."
         ),
     ] = None,
     as_json: Annotated[

@@ -28,9 +28,15 @@ _FIELD_OF = {"when": WHEN, "email": EMAIL, "slack": SLACK}
 WHEN_CHOICES = (
     ("", "Only what the model emails (default)"),
     (When.ALWAYS.value, "Always"),
+    (When.CHANGED.value, "Only when the report changed"),
     (When.NEVER.value, "Keep on the run page only"),
 )
-_WHEN_SHOWN = {"": "only what the model emails", "always": "always", "never": "run page only"}
+_WHEN_SHOWN = {
+    "": "only what the model emails",
+    "always": "always",
+    "changed": "only when the report changed",
+    "never": "run page only",
+}
 
 
 def values_of(task: Task) -> dict[str, str]:
@@ -66,7 +72,8 @@ def api_fields(form: dict[str, str]) -> dict[str, Any]:
     if WHEN in form:
         when = form[WHEN].strip()
         if when not in dict(WHEN_CHOICES):
-            raise InvalidInput("delivery.when must be one of: always, never", ["delivery", "when"])
+            message = "delivery.when must be one of: always, changed, never"
+            raise InvalidInput(message, ["delivery", "when"])
         if not when:
             data["delivery"] = None
         else:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
-from backbeat.dashboard import delivery_fields
+from backbeat.dashboard import agent_fields, delivery_fields
 from backbeat.domain.errors import InvalidInput
 from backbeat.edge.requests import CreateTaskRequest, UpdateTaskRequest
 from backbeat.edge.validation import validate
@@ -16,8 +16,8 @@ from backbeat.services.lookups import ArtistChoice
 from backbeat.services.tasks import TaskDraft, TaskPatch, TaskView
 
 FIELDS = ("title", "prompt", "schedule", "timezone", "model", "artist_account_id")
-# What the form shows back: the task fields above, then its Delivery section's.
-SHOWN = FIELDS + delivery_fields.FIELDS
+# What the form shows back: the task fields above, then its Delivery and Agent sections'.
+SHOWN = FIELDS + delivery_fields.FIELDS + agent_fields.FIELDS
 # A nil UUID stands in for the task id when only a schedule is checked (the preview).
 _ANY_ID = "00000000-0000-0000-0000-000000000000"
 
@@ -43,6 +43,7 @@ class TaskForm:
                 "artist_account_id": str(task.artist_account_id),
             }
             | delivery_fields.values_of(task)
+            | agent_fields.values_of(task)
         )
 
     @classmethod
@@ -54,7 +55,11 @@ class TaskForm:
         values = {name: form.get(name, "") for name in SHOWN}
         if isinstance(error, InvalidInput):
             where = str(error.path[0]) if error.path else None
-            where = delivery_fields.field_of(error) or (where if where in FIELDS else None)
+            where = (
+                delivery_fields.field_of(error)
+                or agent_fields.field_of(error)
+                or (where if where in FIELDS else None)
+            )
             return cls(values, error.message, where)
         return cls(values, error)
 
@@ -74,6 +79,7 @@ def _given(form: dict[str, str]) -> dict[str, Any]:
 def patch_from(task_id: UUID, form: dict[str, str]) -> TaskPatch:
     """The change the edit form asks for, or InvalidInput with the API's message."""
     data = {"id": str(task_id), **_given(form), **delivery_fields.api_fields(form)}
+    data |= agent_fields.api_fields(form)
     return validate(UpdateTaskRequest, data).patch()
 
 
@@ -81,7 +87,7 @@ def draft_from(form: dict[str, str], account_id: UUID | None) -> TaskDraft:
     """The task the new-task form describes, or InvalidInput with the API's message."""
     data = {name: form.get(name, "") for name in ("title", "prompt", "schedule")}
     data |= {"artist_account_id": form.get("artist_account_id", "")} | _given(form)
-    data |= delivery_fields.api_fields(form)
+    data |= delivery_fields.api_fields(form) | agent_fields.api_fields(form)
     if account_id is not None:
         data["account_id"] = str(account_id)
     return validate(CreateTaskRequest, data).draft()

@@ -11,7 +11,13 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
-from backbeat.dashboard import run_pages, schedule_preview, session_pages, task_pages
+from backbeat.dashboard import (
+    run_pages,
+    schedule_preview,
+    session_pages,
+    task_pages,
+    webhook_pages,
+)
 from backbeat.dashboard.templating import MissingStatic, static_response
 from backbeat.dashboard.web import DashboardRoute, PageNotFound
 
@@ -20,6 +26,7 @@ router.include_router(session_pages.router)
 router.include_router(task_pages.router)
 router.include_router(schedule_preview.router)
 router.include_router(run_pages.router)
+router.include_router(webhook_pages.router)
 
 
 # --- Static files, and anything else under /dashboard ---

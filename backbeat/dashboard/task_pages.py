@@ -11,11 +11,12 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
-from backbeat.dashboard import delivery_fields, forms, present, times
+from backbeat.dashboard import agent_fields, delivery_fields, forms, present, times
 from backbeat.dashboard.dependencies import HOME, FormDep, ViewerDep
 from backbeat.dashboard.forms import TaskForm
 from backbeat.dashboard.schedule_preview import Preview, schedule_preview_of
 from backbeat.dashboard.web import DashboardRoute, PageNotFound, page, redirect
+from backbeat.domain.agent_settings import BUILTIN_TOOLS
 from backbeat.domain.errors import AccessDenied, InvalidInput, NotFound
 from backbeat.domain.plans import PlanLimitReached
 from backbeat.edge.context import backbeat
@@ -96,6 +97,7 @@ def tasks_page(request: Request, viewer: ViewerDep) -> Response:
         names=names,
         artist=raw_artist,
         enabled=raw_enabled,
+        spend=agent_fields.month_spend(app.usage.this_month(viewer.caller, viewer.account_id)),
     )
 
 
@@ -133,6 +135,8 @@ def _form_context(
         "zones": times.zone_choices(),
         "when_choices": delivery_fields.WHEN_CHOICES,
         "stored_slack": stored_slack,
+        "tools_choices": agent_fields.TOOLS_CHOICES,
+        "builtin_tools": BUILTIN_TOOLS,
     }
 
 
@@ -206,6 +210,7 @@ def _task_page(
         cursor=cursor,
         charts=present.charts(latest),
         delivery_summary=delivery_fields.summary(view.task),
+        agent_summary=agent_fields.summary(view.task),
         **_form_context(app, viewer, form or TaskForm.of(view), action, "Save changes", view),
     )
 

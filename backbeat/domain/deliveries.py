@@ -46,6 +46,18 @@ class DeliveryStatus(StrEnum):
         return self not in (DeliveryStatus.PENDING, DeliveryStatus.SENDING)
 
 
+# A delivery in these states reached its recipient or is on its way (failed and refused ones
+# never did): what "the last report the team got" is picked from.
+REACHED = frozenset(
+    {
+        DeliveryStatus.PENDING,
+        DeliveryStatus.SENDING,
+        DeliveryStatus.SENT,
+        DeliveryStatus.UNCONFIRMED,
+    }
+)
+
+
 class Channel(StrEnum):
     EMAIL = "email"
     WEBHOOK = "webhook"  # recipient: the endpoint's id
@@ -60,6 +72,21 @@ class Purpose(StrEnum):
     REPORT = "report"  # the run's final output, to the task's delivery channels
     ALERT = "alert"  # the run failed (or recovered): told to the task's owner
     EVENT = "event"  # a webhook event about the run (created once the run's state is final)
+    TASK_EVENT = "task_event"  # a webhook event about the run's task that the run caused
+    # An email to an account's owner about its webhook endpoint, which a try of one of this
+    # run's events disabled (recipient: the endpoint's id; address: the owner's email).
+    NOTICE = "notice"
+
+    @property
+    def is_event(self) -> bool:
+        """A webhook event: at least once (domain.webhooks)."""
+        return self in (Purpose.EVENT, Purpose.TASK_EVENT)
+
+    @property
+    def outlives_run(self) -> bool:
+        """Written once the run's state was final, about something else than its work: sent
+        whatever that state is, a cancel included."""
+        return self.is_event or self is Purpose.NOTICE
 
 
 class SendOutcome(StrEnum):
@@ -134,7 +161,7 @@ def may_send_after_run(delivery: Delivery, run_status: RunStatus | None) -> bool
     """Whether the outbox may send a pending delivery without a live attempt: its run ended
     and not by a cancel (the run's own messages), or it is an event, written once the run's
     final state was (a run.canceled event included)."""
-    if delivery.purpose is Purpose.EVENT:
+    if delivery.purpose.outlives_run:
         return run_status is not None
     return run_status in RELEASED_RUN_STATUSES
 
@@ -222,7 +249,7 @@ def lost_in_flight(delivery: Delivery, now: datetime, plan: RetryPlan) -> Delive
     """A `sending` delivery whose sender never reported back (it died): it may have arrived,
     so an email is never sent again; an event (at least once) is tried again, if tries are
     left, since its receiver drops a repeat by its id."""
-    if delivery.purpose is Purpose.EVENT:
+    if delivery.purpose.is_event:
         return settle(
             delivery,
             SendResult(SendOutcome.TEMPORARY, "the sender stopped before the endpoint answered"),

@@ -18,6 +18,7 @@ class FailureKind(StrEnum):
     CONFIGURATION = "configuration"  # Backbeat is not set up for this (no key, no gateway)
     TOOL = "tool"  # a tool broke in a way the model cannot recover from
     TURN_LIMIT = "turn_limit"  # the model kept calling tools past the cap
+    BUDGET = "budget"  # the run's cost cap or the account's monthly budget (agent_settings)
     WORKER_CRASHED = "worker_crashed"  # the lease expired: the worker died
     INTERNAL = "internal"  # a bug in Backbeat
 

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from backbeat.domain.agent_settings import NO_SETTINGS, AgentSettings
 from backbeat.domain.cron import Schedule
 from backbeat.domain.deliveries import Delivery
 from backbeat.domain.runs import AttemptStatus, RunStatus, Trigger
@@ -80,6 +81,8 @@ class Task:
     delivery: DeliverySettings | None = None
     # Pause the task after this many failed runs in a row (extension); None: never.
     pause_after_failures: int | None = None
+    # Its tools, cost cap and per-call limits (extensions; domain.agent_settings).
+    agent: AgentSettings = NO_SETTINGS
 
     @property
     def is_active(self) -> bool:

@@ -18,6 +18,7 @@ from typing import Any, Protocol, Self
 from uuid import UUID
 
 from backbeat.domain.deliveries import Channel, Delivery, DeliveryTry
+from backbeat.domain.mcp_servers import McpServer
 from backbeat.domain.models import Account, ApiKey, Artist, Attempt, Organization, Run, Task
 from backbeat.domain.plans import Entitlements
 from backbeat.domain.runs import QueueDepth, RunStatus
@@ -89,6 +90,12 @@ class AccountRepository(Protocol):
     def set_plan(self, account_id: UUID, plan: Entitlements | None, at: datetime) -> None:
         """Give the account this plan (replacing any), or take its plan away (None)."""
         ...
+
+    def monthly_budget(self, account_id: UUID) -> float | None:
+        """The account's monthly budget in US dollars; None: none."""
+        ...
+
+    def set_monthly_budget(self, account_id: UUID, usd: float | None, at: datetime) -> None: ...
 
 
 class KeyRepository(Protocol):
@@ -185,6 +192,10 @@ class RunRepository(Protocol):
         many tasks (on SQLite, one per 30,000)."""
         ...
 
+    def cost_since(self, account_id: UUID, since: datetime) -> float:
+        """Cents the account's runs created at or after `since` cost (attempts included)."""
+        ...
+
     def list_for_account(
         self,
         account_id: UUID,
@@ -263,6 +274,11 @@ class DeliveryRepository(Protocol):
         `before`, only those with a smaller id (ids are time-ordered)."""
         ...
 
+    def last_report(self, run: Run) -> Delivery | None:
+        """The newest report delivery of another run of `run`'s task created no later than
+        it, among those sent or on their way (failed and refused ones reached no one)."""
+        ...
+
 
 class WebhookRepository(Protocol):
     def add(self, endpoint: Endpoint) -> None: ...
@@ -272,6 +288,26 @@ class WebhookRepository(Protocol):
     def of_account(self, account_id: UUID) -> list[Endpoint]:
         """The account's endpoints, oldest first."""
         ...
+
+
+class McpServerRepository(Protocol):
+    """The MCP servers an operator registered, by name (domain.mcp_servers). Header values
+    arrive sealed and are stored as given."""
+
+    def add(self, server: McpServer) -> bool:
+        """Register it; False (and nothing written) when the name is taken."""
+        ...
+
+    def get(self, name: str) -> McpServer | None: ...
+    def named(self, names: Iterable[str]) -> dict[str, McpServer]:
+        """Those of these names that are registered, by name, in one query."""
+        ...
+
+    def all(self) -> list[McpServer]:
+        """Every registered server, by name."""
+        ...
+
+    def delete(self, name: str) -> bool: ...
 
 
 class UnitOfWork(Protocol):
@@ -291,6 +327,8 @@ class UnitOfWork(Protocol):
     def deliveries(self) -> DeliveryRepository: ...
     @property
     def webhooks(self) -> WebhookRepository: ...
+    @property
+    def mcp_servers(self) -> McpServerRepository: ...
 
     def commit(self) -> None: ...
     def rollback(self) -> None: ...

@@ -9,8 +9,10 @@ is delivered, through the outbox, to each channel given:
   organizations (within the task's scope), never anyone else's;
 - **Slack** through an incoming webhook URL (a secret: stored sealed, shown masked).
 
-`when` says whether a completed run delivers: `always`, or `never` (the report stays on the
-run's page). The account's webhook endpoints get every run's events whatever this says
+`when` says whether a completed run delivers: `always`; `changed`, only when its report
+differs in substance from the last one the team got (the model's verdict, recorded on the run
+with a one-paragraph "what changed" that goes out with the report); or `never` (the report
+stays on the run's page). The account's webhook endpoints get every run's events whatever this says
 (domain.webhooks).
 """
 
@@ -28,7 +30,11 @@ SLACK = "slack"  # the recipient key of a run's Slack delivery (one per run)
 
 class When(StrEnum):
     ALWAYS = "always"
+    CHANGED = "changed"
     NEVER = "never"
+
+
+WHEN_CHOICES = ", ".join(each.value for each in When)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +45,48 @@ class DeliverySettings:
 
     @property
     def delivers(self) -> bool:
-        return self.when is When.ALWAYS and bool(self.email or self.slack_url)
+        return self.when is not When.NEVER and bool(self.email or self.slack_url)
+
+    @property
+    def compares(self) -> bool:
+        """Whether a run asks the model for a verdict on its report before delivering it."""
+        return self.when is When.CHANGED and self.delivers
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """Whether a run's report changed in substance since the last one the team got, as the
+    run records it (`output["verdict"]`). Without an earlier report, or when the model gave
+    no usable verdict, it counts as changed: a report is never held back on a guess."""
+
+    changed: bool
+    what_changed: str | None = None  # one paragraph, sent with the report
+    compared_with: str | None = None  # the run whose delivered report it was compared with
+    note: str | None = None  # why there was no comparison ("first report", an error)
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "changed": self.changed,
+            "what_changed": self.what_changed,
+            "compared_with": self.compared_with,
+            "note": self.note,
+        }
+
+    @classmethod
+    def from_output(cls, output: dict[str, object] | None) -> Verdict | None:
+        raw = (output or {}).get("verdict")
+        if not isinstance(raw, dict):
+            return None
+        return cls(
+            changed=raw.get("changed") is not False,
+            what_changed=_text_or_none(raw.get("what_changed")),
+            compared_with=_text_or_none(raw.get("compared_with")),
+            note=_text_or_none(raw.get("note")),
+        )
+
+
+def _text_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) and value.strip() else None
 
 
 def normalised_emails(addresses: list[str], team: set[str]) -> tuple[str, ...]:

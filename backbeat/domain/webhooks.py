@@ -26,8 +26,9 @@ from typing import Any
 from uuid import UUID
 
 from backbeat.domain.clock import iso_utc
+from backbeat.domain.deliveries import Delivery
 from backbeat.domain.errors import InvalidInput
-from backbeat.domain.models import Run
+from backbeat.domain.models import Run, Task
 from backbeat.domain.runs import RunStatus
 
 SECRET_PREFIX = "whsec_"  # noqa: S105 - the prefix the specification names, not a secret
@@ -52,6 +53,9 @@ class EventType(StrEnum):
     RUN_COMPLETED = "run.completed"
     RUN_FAILED = "run.failed"  # FAILED, CRASHED or SYSTEM_FAILURE: the run's status says which
     RUN_CANCELED = "run.canceled"
+    # Backbeat paused the task: its runs failed `pause_after_failures` times in a row. (A
+    # pause by a person is not an event: they know.)
+    TASK_PAUSED = "task.paused"
 
 
 ALL_EVENTS = tuple(EventType)
@@ -187,7 +191,51 @@ def event_body(event: EventType, run: Run, now: datetime, run_url: str | None) -
     }
     if run_url:
         data["run"]["url"] = run_url
+    if isinstance(output.get("verdict"), dict):  # a task delivered `when: changed`
+        data["run"]["verdict"] = output["verdict"]
     return {"type": event.value, "timestamp": iso_utc(now), "data": data}
+
+
+def task_paused_body(
+    task: Task, run: Run, failed_runs: int, now: datetime, run_url: str | None
+) -> dict[str, Any]:
+    """The JSON of a task.paused event: the task, why, and the run whose failure paused it."""
+    data: dict[str, Any] = {
+        "task": {
+            "id": str(task.id),
+            "title": task.title,
+            "enabled": False,
+            "reason": "pause_after_failures",
+            "pause_after_failures": task.pause_after_failures,
+            "failed_runs_in_a_row": failed_runs,
+        },
+        "run": {"id": run.id, "status": run.status.value, "error": run.error},
+        "account_id": str(task.account_id),
+    }
+    if run_url:
+        data["run"]["url"] = run_url
+    return {"type": EventType.TASK_PAUSED.value, "timestamp": iso_utc(now), "data": data}
+
+
+def disabled_notice(endpoint: Endpoint, last: Delivery) -> tuple[str, str]:
+    """The email (subject, plain text) that tells an endpoint's owner it was disabled."""
+    since = "" if endpoint.failing_since is None else f" since {iso_utc(endpoint.failing_since)}"
+    subject = f"Webhook endpoint disabled: {endpoint.url}"[:200]
+    body = "\n".join(
+        [
+            f"Backbeat disabled your webhook endpoint {endpoint.url} ({endpoint.id}).",
+            "",
+            f"Every delivery to it failed{since}: {endpoint.disabled_reason or 'failing'}.",
+            f"The last try was of a {last.subject or 'run'} event; its error: "
+            f"{last.error or 'none recorded'}.",
+            "",
+            "It receives no new events until it is enabled again. Once the receiver works, "
+            "enable it on the dashboard's Webhooks page, with `backbeat webhooks enable "
+            f"{endpoint.id}`, or with POST /api/webhooks/{endpoint.id}/enable. Events that "
+            "failed meanwhile are in its delivery log and can be re-sent.",
+        ]
+    )
+    return subject, body
 
 
 def check_url(url: str) -> str:

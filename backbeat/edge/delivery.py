@@ -1,9 +1,9 @@
 """The task's `delivery` extension field, as every door reads and writes it (the rules are
 domain.task_delivery's; the service checks the team and seals the Slack URL).
 
-Written as `{"when": "always" | "never", "email": [addresses], "slack": {"webhook_url": …}
-| null}`; on an update, a `delivery` without `slack` keeps the stored Slack URL, and
-`"delivery": null` removes the setting. Read back with the Slack URL masked.
+Written as `{"when": "always" | "changed" | "never", "email": [addresses], "slack":
+{"webhook_url": …} | null}`; on an update, a `delivery` without `slack` keeps the stored
+Slack URL, and `"delivery": null` removes the setting. Read back with the Slack URL masked.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ class DeliveryRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra=_EXTENSION)
 
-    when: Literal["always", "never"] = "always"
+    when: Literal["always", "changed", "never"] = "always"
     email: list[str] = Field(
         default_factory=list,
         max_length=20,

@@ -20,6 +20,7 @@ from backbeat.domain.cron import (
     ScheduleError,
     is_valid_zone,
 )
+from backbeat.edge.agent_fields import MaxOutputTokens, MaxRunCost, ModelTimeout, Tools
 from backbeat.edge.delivery import DeliveryRequest
 from backbeat.edge.extension import EXTENSION as _EXTENSION
 from backbeat.services.tasks import TaskDraft, TaskPatch
@@ -240,6 +241,10 @@ class CreateTaskRequest(_Strict):
     max_attempts: MaxAttempts = None
     delivery: Delivery = None
     pause_after_failures: PauseAfter = None
+    tools: Tools = None
+    max_run_cost_usd: MaxRunCost = None
+    max_output_tokens: MaxOutputTokens = None
+    model_timeout_seconds: ModelTimeout = None
 
     def draft(self) -> TaskDraft:
         """What TaskService.create takes (the API, the dashboard and the CLI all build it so)."""
@@ -255,6 +260,10 @@ class CreateTaskRequest(_Strict):
             max_attempts=self.max_attempts,
             delivery=None if self.delivery is None else self.delivery.given(),
             pause_after_failures=self.pause_after_failures,
+            tools=self.tools,
+            max_run_cost_usd=self.max_run_cost_usd,
+            max_output_tokens=self.max_output_tokens,
+            model_timeout_seconds=self.model_timeout_seconds,
         )
 
 
@@ -291,6 +300,10 @@ class UpdateTaskRequest(_Strict):
     max_attempts: MaxAttempts = None
     delivery: Delivery = None
     pause_after_failures: PauseAfter = None
+    tools: Tools = None
+    max_run_cost_usd: MaxRunCost = None
+    max_output_tokens: MaxOutputTokens = None
+    model_timeout_seconds: ModelTimeout = None
 
     def patch(self) -> TaskPatch:
         """What TaskService.update takes: the fields the request gave, the rest UNSET."""

@@ -48,6 +48,10 @@ def task_json(view: TaskView) -> dict[str, Any]:
         "max_attempts": task.max_attempts,
         "delivery": delivery_json(task.delivery),
         "pause_after_failures": task.pause_after_failures,
+        "tools": None if task.agent.tools is None else list(task.agent.tools),
+        "max_run_cost_usd": task.agent.max_run_cost_usd,
+        "max_output_tokens": task.agent.max_output_tokens,
+        "model_timeout_seconds": task.agent.model_timeout_seconds,
     }
 
 

@@ -3,6 +3,7 @@ would read it (the real service reports Zod's first issue; these are its words).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
@@ -72,6 +73,12 @@ def first_issue(model: type[BaseModel], exc: ValidationError) -> InvalidInput:
         if error["type"] == "missing":
             expected = _expected_for_missing(model, str(loc[0]))
             return InvalidInput(f"Invalid input: expected {expected}, received undefined", loc)
+        if error["type"] == "literal_error":
+            # Zod's wording for an enum; a nested field is named, so the message says which.
+            allowed = re.findall(r"'([^']*)'", str(error["ctx"]["expected"]))
+            options = "|".join(f'"{each}"' for each in allowed)
+            where = ".".join(str(part) for part in loc) + ": " if len(loc) > 1 else ""
+            return InvalidInput(f"{where}Invalid option: expected one of {options}", loc[:1])
         expected = _EXPECTED.get(error["type"]) or "valid value"
         received = js_type(error["input"])
         if expected == "int" and received == "number":

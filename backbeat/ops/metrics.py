@@ -86,6 +86,11 @@ class Metrics:
             ["status"],
             registry=into,
         )
+        self.runs_over_budget = Counter(
+            "backbeat_runs_over_budget_total",
+            "Runs stopped by a budget: their cost cap, or their account's monthly budget.",
+            registry=into,
+        )
         self.fire_lag = Histogram(
             "backbeat_fire_lag_seconds",
             "From a scheduled fire time to its run row committed.",
@@ -192,6 +197,8 @@ class Metrics:
         """A run after an attempt ended: finished, or waiting to be retried after `kind`."""
         if status.is_final:
             self.run_finished(status)
+            if kind is FailureKind.BUDGET:
+                self.runs_over_budget.inc()
         elif status is RunStatus.REATTEMPTING and kind is not None:
             self.attempt_retried(kind)
 

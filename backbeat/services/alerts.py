@@ -22,6 +22,7 @@ from backbeat.domain.models import Run, Task
 from backbeat.domain.ports import SecretBox, UnitOfWork
 from backbeat.domain.runs import RunStatus
 from backbeat.services.reporting import deliver, report_of
+from backbeat.services.webhooks import RunEvents
 
 log = logging.getLogger("backbeat.alerts")
 
@@ -62,8 +63,10 @@ def record_alerts(
     now: datetime,
     run_url: str | None,
     box: SecretBox | None,
+    events: RunEvents | None = None,
 ) -> int:
-    """The alert deliveries of a run of `task` that just reached a final state; how many."""
+    """The alert deliveries of a run of `task` that just reached a final state; how many.
+    A pause it causes raises the task.paused webhook event through `events`."""
     if task is None or run.status not in FAILED | {RunStatus.COMPLETED}:
         return 0
     before = failures_before(uow, task.id, run)
@@ -77,7 +80,10 @@ def record_alerts(
     else:
         streak = before + 1
         if _pauses(task, streak):
-            uow.tasks.update(replace(task, enabled=False, next_fire_at=None, updated_at=now))
+            paused = replace(task, enabled=False, next_fire_at=None, updated_at=now)
+            uow.tasks.update(paused)
+            if events is not None:
+                events.task_paused(uow, paused, run, streak, now)
             note = (
                 f"{_error_text(run)}. The task was paused after {streak} failed run(s) in a "
                 "row (its pause_after_failures); resume it once the cause is fixed."

@@ -215,7 +215,7 @@ class Outbox:
             settled = deliveries.settle(delivery, result, now, self.plan_for(delivery))
             if (
                 settled.status is DeliveryStatus.PENDING
-                and settled.purpose is not Purpose.EVENT  # about the run's end: it stands
+                and not settled.purpose.outlives_run  # about the run's end: it stands
                 and (run is None or run.status is RunStatus.CANCELED)
             ):
                 settled = deliveries.abandon(settled, now, CANCELED_BEFORE_DELIVERY)
@@ -289,3 +289,18 @@ class Outbox:
                 after.disabled_reason,
                 extra={"event": "webhook.disabled", "endpoint_id": endpoint.id},
             )
+            owner = uow.accounts.emails([after.account_id]).get(after.account_id)
+            if owner is not None:
+                subject, body = webhooks.disabled_notice(after, delivery)
+                uow.deliveries.add(
+                    deliveries.intent(
+                        delivery.run_id,
+                        Channel.EMAIL,
+                        after.id,
+                        owner,
+                        subject,
+                        body,
+                        now,
+                        purpose=Purpose.NOTICE,
+                    )
+                )

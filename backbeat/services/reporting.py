@@ -7,6 +7,8 @@ at send time, from the report stored in the row (domain.reports)."""
 from __future__ import annotations
 
 import json
+import logging
+from dataclasses import replace
 from datetime import datetime
 from urllib.parse import urlsplit
 
@@ -15,7 +17,9 @@ from backbeat.domain.deliveries import Channel, Purpose
 from backbeat.domain.models import Run, Task
 from backbeat.domain.ports import SecretBox, UnitOfWork
 from backbeat.domain.runs import RunStatus
-from backbeat.domain.task_delivery import SLACK
+from backbeat.domain.task_delivery import SLACK, Verdict, When
+
+log = logging.getLogger("backbeat.reporting")
 
 
 def report_json(report: reports.Report) -> str:
@@ -30,6 +34,7 @@ def report_json(report: reports.Report) -> str:
             "finished_at": report.finished_at.isoformat(),
             "kind": report.kind,
             "error": report.error,
+            "changed": report.changed,
         }
     )
 
@@ -45,6 +50,7 @@ def report_from_json(body: str) -> reports.Report:
         finished_at=datetime.fromisoformat(raw["finished_at"]),
         kind=raw.get("kind", "report"),
         error=raw.get("error"),
+        changed=raw.get("changed"),
     )
 
 
@@ -107,4 +113,18 @@ def record_report_deliveries(
     if settings is None or not settings.delivers:
         return 0
     report = report_of(uow, run, task, run_url)
+    if settings.when is When.CHANGED:
+        verdict = Verdict.from_output(run.output)
+        if verdict is not None and not verdict.changed:
+            log.info(
+                "report unchanged since the last one delivered: not sent",
+                extra={
+                    "event": "report.unchanged",
+                    "run_id": run.id,
+                    "task_id": str(task.id),
+                    "compared_with": verdict.compared_with,
+                },
+            )
+            return 0
+        report = replace(report, changed=None if verdict is None else verdict.what_changed)
     return deliver(uow, run, now, report, Purpose.REPORT, settings.email, settings.slack_url, box)

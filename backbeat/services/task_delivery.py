@@ -10,6 +10,7 @@ from uuid import UUID
 from backbeat.domain.errors import InvalidInput
 from backbeat.domain.ports import SecretBox, UnitOfWork
 from backbeat.domain.task_delivery import (
+    WHEN_CHOICES,
     DeliverySettings,
     When,
     checked_slack_url,
@@ -50,7 +51,7 @@ def settings_to_store(
         when = When(given.when)
     except ValueError:
         raise InvalidInput(
-            "delivery.when must be one of: always, never", path=["delivery", "when"]
+            f"delivery.when must be one of: {WHEN_CHOICES}", path=["delivery", "when"]
         ) from None
     team = uow.accounts.team_emails(owner, scope)
     email = normalised_emails(list(given.email), team)

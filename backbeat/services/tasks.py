@@ -8,6 +8,7 @@ from datetime import datetime
 from enum import Enum
 from uuid import UUID, uuid4
 
+from backbeat.domain.agent_settings import NO_SETTINGS
 from backbeat.domain.clock import Clock
 from backbeat.domain.cron import Schedule
 from backbeat.domain.errors import AccessDenied, NotFound
@@ -16,6 +17,7 @@ from backbeat.domain.models import Run, Task
 from backbeat.domain.plans import PlanLimitReached, PlanRefusal, blocked_at_run_time, violation
 from backbeat.domain.ports import SecretBox, UnitOfWork
 from backbeat.services.access import Acting, check_artist, reach, resolve_account, resolve_acting
+from backbeat.services.agent_settings import AGENT_FIELDS, agent_settings
 from backbeat.services.keys import Caller
 from backbeat.services.runs import cancel_locked
 from backbeat.services.task_delivery import DeliveryInput, settings_to_store, shown
@@ -50,6 +52,10 @@ class TaskDraft:
     max_attempts: int | None = None
     delivery: DeliveryInput | None = None
     pause_after_failures: int | None = None
+    tools: list[str] | None = None
+    max_run_cost_usd: float | None = None
+    max_output_tokens: int | None = None
+    model_timeout_seconds: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +73,10 @@ class TaskPatch:
     max_attempts: int | Unset | None = UNSET
     delivery: DeliveryInput | Unset | None = UNSET
     pause_after_failures: int | Unset | None = UNSET
+    tools: list[str] | Unset | None = UNSET
+    max_run_cost_usd: float | Unset | None = UNSET
+    max_output_tokens: int | Unset | None = UNSET
+    model_timeout_seconds: float | Unset | None = UNSET
 
     def given(self) -> dict[str, object]:
         return {
@@ -172,6 +182,17 @@ class TaskService:
                 max_attempts=draft.max_attempts,
                 scope_organization_ids=acting.scope,
                 pause_after_failures=draft.pause_after_failures,
+                agent=agent_settings(
+                    NO_SETTINGS,
+                    {
+                        "tools": draft.tools,
+                        "max_run_cost_usd": draft.max_run_cost_usd,
+                        "max_output_tokens": draft.max_output_tokens,
+                        "model_timeout_seconds": draft.model_timeout_seconds,
+                    },
+                    uow,
+                    owner,
+                ),
             )
             task = replace(
                 task,
@@ -201,6 +222,9 @@ class TaskService:
                     patch.delivery if isinstance(patch.delivery, DeliveryInput) else None,
                     task.delivery,
                 )
+            agent = {name: changes.pop(name) for name in AGENT_FIELDS if name in changes}
+            if agent:
+                changes["agent"] = agent_settings(task.agent, agent, uow, task.account_id)
             updated: Task = replace(task, **changes)  # type: ignore[arg-type]
             rewrites = acting.scope is not None and any(
                 getattr(updated, name) != getattr(task, name) for name in INSTRUCTIONS

@@ -28,7 +28,7 @@ from backbeat.domain.deliveries import (
 )
 from backbeat.domain.errors import AccessDenied, Conflict, NotFound
 from backbeat.domain.ids import new_webhook_id
-from backbeat.domain.models import Run
+from backbeat.domain.models import Run, Task
 from backbeat.domain.ports import SecretBox, UnitOfWork
 from backbeat.domain.webhooks import Endpoint
 from backbeat.services.access import resolve_account
@@ -69,20 +69,46 @@ class RunEvents:
         if run.task_title is None and run.task_id is not None:
             run = replace(run, task_title=uow.tasks.titles([run.task_id]).get(run.task_id))
         body = orjson.dumps(webhooks.event_body(event, run, now, self.run_url(run.id))).decode()
-        for endpoint in wanted:
-            uow.deliveries.add(
-                deliveries.intent(
-                    run.id,
-                    Channel.WEBHOOK,
-                    endpoint.id,
-                    endpoint.url,
-                    event.value,
-                    body,
-                    now,
-                    purpose=Purpose.EVENT,
-                )
+        return _raise(uow, run, event, wanted, body, now, Purpose.EVENT)
+
+    def task_paused(
+        self, uow: UnitOfWork, task: Task, run: Run, failed_runs: int, now: datetime
+    ) -> int:
+        """The task.paused event of a task that `run`'s failure paused, in that transaction."""
+        event = webhooks.EventType.TASK_PAUSED
+        wanted = [each for each in uow.webhooks.of_account(task.account_id) if each.wants(event)]
+        if not wanted:
+            return 0
+        raw = webhooks.task_paused_body(task, run, failed_runs, now, self.run_url(run.id))
+        body = orjson.dumps(raw).decode()
+        return _raise(uow, run, event, wanted, body, now, Purpose.TASK_EVENT)
+
+
+def _raise(
+    uow: UnitOfWork,
+    run: Run,
+    event: webhooks.EventType,
+    endpoints: list[Endpoint],
+    body: str,
+    now: datetime,
+    purpose: Purpose,
+) -> int:
+    """One delivery of the event per endpoint; the run's purpose keeps each event's row apart
+    from the run's others to the same endpoint."""
+    for endpoint in endpoints:
+        uow.deliveries.add(
+            deliveries.intent(
+                run.id,
+                Channel.WEBHOOK,
+                endpoint.id,
+                endpoint.url,
+                event.value,
+                body,
+                now,
+                purpose=purpose,
             )
-        return len(wanted)
+        )
+    return len(endpoints)
 
 
 class WebhookService:

@@ -16,17 +16,23 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from backbeat.domain import attempts
+from backbeat.domain import attempts, reports
+from backbeat.domain.agent_settings import (
+    NO_SETTINGS,
+    AgentSettings,
+    month_start,
+    monthly_budget_left,
+)
 from backbeat.domain.clock import Clock
 from backbeat.domain.deliveries import emails_sent
 from backbeat.domain.errors import ConcurrentChange
 from backbeat.domain.failures import AttemptFailed, FailureKind, RetryPolicy
 from backbeat.domain.metrics import NO_METRICS, Recorder
-from backbeat.domain.models import Attempt, Run
+from backbeat.domain.models import Attempt, Run, Task
 from backbeat.domain.ports import SecretBox, UnitOfWork
 from backbeat.domain.runs import RunStatus
 from backbeat.services.alerts import record_alerts
-from backbeat.services.reporting import record_report_deliveries
+from backbeat.services.reporting import record_report_deliveries, report_from_json
 from backbeat.services.webhooks import RunEvents
 
 log = logging.getLogger("backbeat.worker")
@@ -68,6 +74,12 @@ class RunContext:
     owner_email: str | None
     team_emails: frozenset[str]
     previous_outputs: list[dict[str, Any]]
+    # For a task delivered `when: changed`: the last report the team got, to compare with
+    # (None for the first); `compares` False for every other task.
+    compares: bool = False
+    last_report: reports.Report | None = None
+    agent: AgentSettings = NO_SETTINGS  # the task's tools and limits
+    monthly_left_cents: float | None = None  # of the account's monthly budget (None: none)
 
 
 class WorkQueue:
@@ -266,7 +278,7 @@ class WorkQueue:
         task = uow.tasks.get(run.task_id)
         url = self._events.run_url(run.id)
         record_report_deliveries(uow, run, task, now, url, self._box)
-        record_alerts(uow, run, task, now, url, self._box)
+        record_alerts(uow, run, task, now, url, self._box, self._events)
 
     def next_available(self) -> datetime | None:
         with self._uow() as uow:
@@ -289,6 +301,9 @@ class WorkQueue:
                 if run.task_id is None
                 else uow.work.previous_outputs(run.task_id, run.created_at, previous)
             )
+            task = None if run.task_id is None else uow.tasks.get(run.task_id)
+            compares, last = self._last_report(uow, run, task)
+            monthly_left = self._monthly_left(uow, run)
         return RunContext(
             artist={
                 "id": None if artist is None else str(artist.id),
@@ -298,7 +313,29 @@ class WorkQueue:
             owner_email=None if owner is None else owner.email,
             team_emails=frozenset(team),
             previous_outputs=earlier,
+            compares=compares,
+            last_report=last,
+            agent=NO_SETTINGS if task is None else task.agent,
+            monthly_left_cents=monthly_left,
         )
+
+    def _monthly_left(self, uow: UnitOfWork, run: Run) -> float | None:
+        """Cents left of the account's monthly budget; raises (BUDGET) when none is."""
+        budget = uow.accounts.monthly_budget(run.account_id)
+        if budget is None:
+            return None
+        since = month_start(self._clock.now())
+        return monthly_budget_left(budget, uow.runs.cost_since(run.account_id, since), since)
+
+    @staticmethod
+    def _last_report(
+        uow: UnitOfWork, run: Run, task: Task | None
+    ) -> tuple[bool, reports.Report | None]:
+        """Whether the run's task compares its report before delivering it, and with what."""
+        if task is None or task.delivery is None or not task.delivery.compares:
+            return False, None
+        delivered = uow.deliveries.last_report(run)
+        return True, None if delivered is None else report_from_json(delivered.body)
 
     def previous_outputs(self, run: Run, limit: int) -> list[dict[str, Any]]:
         if run.task_id is None:

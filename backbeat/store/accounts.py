@@ -13,6 +13,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from backbeat.domain.models import Account, ApiKey, Artist, Organization
 from backbeat.domain.plans import Entitlements, Plan
 from backbeat.store.tables import (
+    account_budgets,
     account_plans,
     accounts,
     api_keys,
@@ -254,6 +255,22 @@ class SqlAccountRepository:
                     task_limit=plan.task_limit,
                     min_cadence_minutes=plan.min_cadence_minutes,
                     updated_at=at,
+                )
+            )
+
+    def monthly_budget(self, account_id: UUID) -> float | None:
+        query = select(account_budgets.c.monthly_usd).where(
+            account_budgets.c.account_id == account_id
+        )
+        value = self._db.execute(query).scalar_one_or_none()
+        return None if value is None else float(value)
+
+    def set_monthly_budget(self, account_id: UUID, usd: float | None, at: datetime) -> None:
+        self._db.execute(delete(account_budgets).where(account_budgets.c.account_id == account_id))
+        if usd is not None:
+            self._db.execute(
+                insert(account_budgets).values(
+                    account_id=account_id, monthly_usd=usd, updated_at=at
                 )
             )
 

@@ -10,6 +10,7 @@ from sqlalchemy import Connection, and_, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from backbeat.domain.deliveries import (
+    REACHED,
     RELEASED_RUN_STATUSES,
     Channel,
     Delivery,
@@ -18,6 +19,7 @@ from backbeat.domain.deliveries import (
     Purpose,
     SendOutcome,
 )
+from backbeat.domain.models import Run
 from backbeat.store.tables import deliveries, delivery_tries, runs
 
 _RELEASED = [status.value for status in RELEASED_RUN_STATUSES]
@@ -101,7 +103,7 @@ class SqlDeliveryRepository:
                 or_(deliveries.c.next_try_at.is_(None), deliveries.c.next_try_at <= now),
                 or_(
                     runs.c.status.in_(_RELEASED),
-                    deliveries.c.purpose == Purpose.EVENT.value,
+                    deliveries.c.purpose.in_([p.value for p in Purpose if p.outlives_run]),
                 ),
             )
             .order_by(due_at, deliveries.c.id)
@@ -173,6 +175,24 @@ class SqlDeliveryRepository:
             query = query.where(deliveries.c.id < before)
         query = query.order_by(deliveries.c.id.desc()).limit(limit)
         return [_from_row(row) for row in self._db.execute(query)]
+
+    def last_report(self, run: Run) -> Delivery | None:
+        reached = [status.value for status in REACHED]
+        query = (
+            select(deliveries)
+            .join(runs, runs.c.id == deliveries.c.run_id)
+            .where(
+                runs.c.task_id == run.task_id,
+                runs.c.created_at <= run.created_at,
+                runs.c.id != run.id,
+                deliveries.c.purpose == Purpose.REPORT.value,
+                deliveries.c.status.in_(reached),
+            )
+            .order_by(deliveries.c.created_at.desc(), deliveries.c.id.desc())
+            .limit(1)
+        )
+        row = self._db.execute(query).first()
+        return None if row is None else _from_row(row)
 
 
 def _values(delivery: Delivery) -> dict[str, Any]:

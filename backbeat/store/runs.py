@@ -243,6 +243,12 @@ class SqlRunRepository:
                 found[row.task_id].append(listed_run_from_row(row))
         return found
 
+    def cost_since(self, account_id: UUID, since: datetime) -> float:
+        query = select(func.coalesce(func.sum(runs.c.cost_in_cents), 0.0)).where(
+            runs.c.account_id == account_id, runs.c.created_at >= since
+        )
+        return float(self._db.execute(query).scalar_one())
+
     def list_for_account(
         self,
         account_id: UUID,

@@ -342,3 +342,17 @@ account_plans = Table(
     Column("updated_at", UTCDateTime, nullable=False),
     CheckConstraint("plan IN ('free', 'starter', 'pro')", name="known_plan"),
 )
+
+# MCP servers an operator registered (domain.mcp_servers): Streamable HTTP (`url`, with
+# header values sealed under the server secret) or stdio (`command`).
+mcp_servers = Table(
+    "mcp_servers",
+    metadata,
+    Column("name", String(40), primary_key=True),
+    Column("url", Text, nullable=True),
+    Column("command", Text, nullable=True),
+    Column("headers", json_type(), nullable=False),  # [[name, sealed value], …]
+    Column("organization_ids", json_type(), nullable=True),  # NULL: open to every account
+    Column("created_at", UTCDateTime, nullable=False),
+    CheckConstraint("(url IS NULL) <> (command IS NULL)", name="one_transport"),
+)

@@ -23,6 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 
+from backbeat.domain.agent_settings import NO_SETTINGS, AgentSettings
 from backbeat.domain.models import Task
 from backbeat.domain.task_delivery import DeliverySettings, When
 from backbeat.store.tables import tasks
@@ -51,6 +52,7 @@ def task_from_row(row: Any) -> Task:
         id=row.id,
         scope_organization_ids=None if scope is None else tuple(UUID(each) for each in scope),
         delivery=delivery_from_json(row.delivery),
+        agent=agent_from_json(row.agent),
         **{name: getattr(row, name) for name in _COLUMNS},
     )
 
@@ -60,6 +62,7 @@ def _values(task: Task) -> dict[str, Any]:
     return {
         "scope_organization_ids": None if scope is None else [str(each) for each in scope],
         "delivery": delivery_json(task.delivery),
+        "agent": agent_json(task.agent),
         **{name: getattr(task, name) for name in _COLUMNS},
     }
 
@@ -68,6 +71,29 @@ def delivery_json(settings: DeliverySettings | None) -> dict[str, Any] | None:
     if settings is None:
         return None
     return {"when": settings.when.value, "email": list(settings.email), "slack": settings.slack_url}
+
+
+def agent_json(settings: AgentSettings) -> dict[str, Any] | None:
+    if settings == NO_SETTINGS:
+        return None
+    return {
+        "tools": None if settings.tools is None else list(settings.tools),
+        "max_run_cost_usd": settings.max_run_cost_usd,
+        "max_output_tokens": settings.max_output_tokens,
+        "model_timeout_seconds": settings.model_timeout_seconds,
+    }
+
+
+def agent_from_json(raw: Any) -> AgentSettings:
+    if raw is None:
+        return NO_SETTINGS
+    tools = raw.get("tools")
+    return AgentSettings(
+        tools=None if tools is None else tuple(tools),
+        max_run_cost_usd=raw.get("max_run_cost_usd"),
+        max_output_tokens=raw.get("max_output_tokens"),
+        model_timeout_seconds=raw.get("model_timeout_seconds"),
+    )
 
 
 def delivery_from_json(raw: Any) -> DeliverySettings | None:

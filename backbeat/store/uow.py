@@ -9,6 +9,7 @@ from sqlalchemy import Connection, Engine
 from backbeat.store.accounts import SqlAccountRepository, SqlKeyRepository
 from backbeat.store.deliveries import SqlDeliveryRepository
 from backbeat.store.engine import WRITE
+from backbeat.store.mcp_servers import SqlMcpServerRepository
 from backbeat.store.runs import SqlRunRepository
 from backbeat.store.tasks import SqlScheduleRepository, SqlTaskRepository
 from backbeat.store.webhooks import SqlWebhookRepository
@@ -47,6 +48,7 @@ class SqlUnitOfWork:
         self._work = SqlWorkRepository(connection)
         self._deliveries = SqlDeliveryRepository(connection)
         self._webhooks = SqlWebhookRepository(connection)
+        self._mcp_servers = SqlMcpServerRepository(connection)
 
     @property
     def accounts(self) -> SqlAccountRepository:
@@ -79,6 +81,10 @@ class SqlUnitOfWork:
     @property
     def webhooks(self) -> SqlWebhookRepository:
         return self._webhooks
+
+    @property
+    def mcp_servers(self) -> SqlMcpServerRepository:
+        return self._mcp_servers
 
     def _bound_connection(self) -> Connection:
         """The transaction's connection. Private to the store: SQL goes through the

@@ -37,7 +37,8 @@ class Reply:
     `stop_reason` is Anthropic's; it defaults to "tool_use" when there are tool calls, else
     "end_turn". OpenAI gets the matching finish_reason ("tool_calls", "stop", "length"), or
     the value itself for any other ("content_filter"). Token counts default to an estimate
-    (characters / 4).
+    (characters / 4). `model` is the model the answer says it came from (default: the one
+    asked for), as a gateway or a local server may name another.
     """
 
     text: str = ""
@@ -45,6 +46,7 @@ class Reply:
     stop_reason: str | None = None
     input_tokens: int | None = None
     output_tokens: int | None = None
+    model: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,6 +194,7 @@ def item_from_json(data: Mapping[str, Any]) -> ScriptItem:
             stop_reason=data.get("stop_reason"),
             input_tokens=data.get("input_tokens"),
             output_tokens=data.get("output_tokens"),
+            model=data.get("model"),
         )
     if kind == "tool_call":
         return ToolCallReply(

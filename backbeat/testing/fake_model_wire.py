@@ -55,7 +55,7 @@ def anthropic_message(request: RecordedRequest, reply: Reply, number: int) -> di
         "id": f"msg_fake{number:06d}{uuid.uuid4().hex[:12]}",
         "type": "message",
         "role": "assistant",
-        "model": request.model,
+        "model": reply.model or request.model,
         "content": content,
         "stop_reason": stop,
         "stop_sequence": None,
@@ -97,7 +97,7 @@ def openai_completion(request: RecordedRequest, reply: Reply, number: int) -> di
         "id": f"chatcmpl-fake{number:06d}{uuid.uuid4().hex[:12]}",
         "object": "chat.completion",
         "created": int(time.time()),
-        "model": request.model,
+        "model": reply.model or request.model,
         "choices": [
             {
                 "index": 0,

@@ -166,6 +166,18 @@ class MemoryAccountRepository:
         require(account_id in tables.accounts, f"no account {account_id}")
         tables.plans[account_id] = plan
 
+    def monthly_budget(self, account_id: UUID) -> float | None:
+        return self._tx.read().budgets.get(account_id)
+
+    def set_monthly_budget(self, account_id: UUID, usd: float | None, at: datetime) -> None:
+        instant(at)
+        tables = self._tx.write()
+        if usd is None:
+            tables.budgets.pop(account_id, None)
+            return
+        require(account_id in tables.accounts, f"no account {account_id}")
+        tables.budgets[account_id] = usd
+
 
 class MemoryKeyRepository:
     def __init__(self, tx: Transaction) -> None:

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from backbeat.domain.deliveries import (
+    REACHED,
     Channel,
     Delivery,
     DeliveryStatus,
@@ -16,6 +17,7 @@ from backbeat.domain.deliveries import (
     SendOutcome,
     may_send_after_run,
 )
+from backbeat.domain.models import Run
 from backbeat.testing.memory_tables import Tables, Transaction, instant, require, stored
 
 
@@ -158,3 +160,19 @@ class MemoryDeliveryRepository:
         ]
         found.sort(key=lambda each: each.id, reverse=True)
         return found[:limit]
+
+    def last_report(self, run: Run) -> Delivery | None:
+        tables = self._tx.read()
+        runs = {
+            each.id
+            for each in tables.runs.values()
+            if each.task_id == run.task_id
+            and each.created_at <= run.created_at
+            and each.id != run.id
+        }
+        found = [
+            each
+            for each in tables.deliveries.values()
+            if each.run_id in runs and each.purpose is Purpose.REPORT and each.status in REACHED
+        ]
+        return max(found, key=_oldest_first, default=None)

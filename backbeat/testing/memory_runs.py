@@ -155,6 +155,16 @@ class MemoryRunRepository:
                 listed.append(_listed(row))
         return found
 
+    def cost_since(self, account_id: UUID, since: datetime) -> float:
+        when = instant(since)
+        return float(
+            sum(
+                run.cost_in_cents
+                for run in self._tx.read().runs.values()
+                if run.account_id == account_id and run.created_at >= when
+            )
+        )
+
     def list_for_account(
         self,
         account_id: UUID,

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 from backbeat.domain.errors import ConcurrentChange
 from backbeat.testing.memory_accounts import MemoryAccountRepository, MemoryKeyRepository
 from backbeat.testing.memory_deliveries import MemoryDeliveryRepository
+from backbeat.testing.memory_mcp_servers import MemoryMcpServerRepository
 from backbeat.testing.memory_runs import MemoryRunRepository, MemoryWorkRepository
 from backbeat.testing.memory_tables import IntegrityViolation, Tables, Transaction
 from backbeat.testing.memory_tasks import MemoryScheduleRepository, MemoryTaskRepository
@@ -102,6 +103,7 @@ class MemoryUnitOfWork:
         self._work = MemoryWorkRepository(self)
         self._deliveries = MemoryDeliveryRepository(self)
         self._webhooks = MemoryWebhookRepository(self)
+        self._mcp_servers = MemoryMcpServerRepository(self)
 
     def __enter__(self) -> MemoryUnitOfWork:
         self._entered = True
@@ -140,6 +142,10 @@ class MemoryUnitOfWork:
     @property
     def webhooks(self) -> MemoryWebhookRepository:
         return self._webhooks
+
+    @property
+    def mcp_servers(self) -> MemoryMcpServerRepository:
+        return self._mcp_servers
 
     def read(self) -> Tables:
         """The tables as this transaction sees them, beginning one if none is open."""

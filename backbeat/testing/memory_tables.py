@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from uuid import UUID
 
 from backbeat.domain.deliveries import Delivery, DeliveryTry
+from backbeat.domain.mcp_servers import McpServer
 from backbeat.domain.models import Account, ApiKey, Artist, Attempt, Organization, Run, Task
 from backbeat.domain.plans import Entitlements
 from backbeat.domain.webhooks import Endpoint
@@ -49,12 +50,14 @@ class Tables:
     keys: dict[UUID, tuple[ApiKey, str]] = field(default_factory=dict)  # (key, its hash)
     sessions: dict[UUID, SessionRow] = field(default_factory=dict)
     plans: dict[UUID, Entitlements] = field(default_factory=dict)
+    budgets: dict[UUID, float] = field(default_factory=dict)  # monthly, US dollars
     tasks: dict[UUID, Task] = field(default_factory=dict)
     runs: dict[str, Run] = field(default_factory=dict)
     attempts: dict[str, Attempt] = field(default_factory=dict)
     deliveries: dict[str, Delivery] = field(default_factory=dict)
     delivery_tries: dict[tuple[str, int], DeliveryTry] = field(default_factory=dict)  # (id, n)
     webhooks: dict[str, Endpoint] = field(default_factory=dict)
+    mcp_servers: dict[str, McpServer] = field(default_factory=dict)  # by name
 
     def copy(self) -> Tables:
         """A transaction's own tables: new dicts, shared (immutable) rows."""

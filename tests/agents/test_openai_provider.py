@@ -56,6 +56,28 @@ def test_a_plain_request_on_the_wire(api: Api) -> None:
     assert seen.headers["authorization"] == f"Bearer {OPENAI.key}"
 
 
+def test_the_assistants_text_beside_tool_calls_is_sent_as_it_is(api: Api) -> None:
+    call = ToolCall(id="call_1", name="fetch_web_page", arguments={})
+    api.complete(
+        api.request(
+            UserMessage("Check."),
+            AssistantMessage("Let me look.", (call,)),
+            ToolResultsMessage((ToolResult("call_1", "done"),)),
+            tools=(FETCH,),
+        )
+    )
+    assistant = api.server.requests[0].body["messages"][2]
+    assert (assistant["role"], assistant["content"]) == ("assistant", "Let me look.")
+
+
+def test_the_model_the_server_names_is_the_replys(api: Api) -> None:
+    # A local server or a gateway may answer with another model than the one asked for.
+    api.server.script(Reply("ok", model="SmolLM2-135M-Instruct"), Reply("ok", model=" "))
+    first, second = compatible(api, api.request(model="anthropic/claude-sonnet-4.6"), api.request())
+    assert first.model == "SmolLM2-135M-Instruct"
+    assert second.model is None  # a blank name says nothing
+
+
 def test_compatible_endpoint_without_a_key(api: Api) -> None:
     api.server.script(Reply("ok"))
     [reply] = compatible(api, api.request(model="llama3.2"))
@@ -82,6 +104,8 @@ def test_a_tool_conversation_on_the_wire(api: Api) -> None:
         )
     )
     body = api.server.requests[0].body
+    # Sent whenever tools are: llama-cpp-python's server takes a missing one as "none".
+    assert body["tool_choice"] == "auto"
     assert body["tools"] == [
         {
             "type": "function",
@@ -96,7 +120,7 @@ def test_a_tool_conversation_on_the_wire(api: Api) -> None:
         {"role": "user", "content": "Check."},
         {
             "role": "assistant",
-            "content": None,
+            "content": "",  # never null: llama-cpp-python's server answers 500 to null
             "tool_calls": [
                 {
                     "id": "call_1",

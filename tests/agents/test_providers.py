@@ -55,6 +55,7 @@ def test_plain_text_reply(api: Api) -> None:
         text="Streams are up 12%.",
         usage=Usage(input_tokens=120, output_tokens=30, requests=1),
         stop_reason="end_turn",
+        model=api.case.model,  # the model the answer names
     )
     [seen] = api.server.requests
     assert seen.path == api.case.path
@@ -63,6 +64,13 @@ def test_plain_text_reply(api: Api) -> None:
     assert any(seen.headers.get(header) == value for header, value in api.case.key_headers)
     # The SDK's own retries are off: the worker's retry policy decides.
     assert seen.headers["x-stainless-retry-count"] == "0"
+
+
+def test_the_reply_names_the_model_the_server_says_answered(api: Api) -> None:
+    api.server.script(Reply("Streams are up.", model="served-model-7b"))
+    [reply] = api.complete(api.request())
+    assert reply.model == "served-model-7b"
+    assert api.server.requests[0].model == api.case.model
 
 
 def test_the_default_answer_echoes_the_last_user_message(api: Api) -> None:

@@ -16,7 +16,10 @@ from backbeat.agents.routing import (
     Providers,
     Route,
     anthropic_model_name,
+    compatible_is_local,
     configured_providers,
+    named_provider,
+    rerouted,
     resolve,
 )
 from backbeat.config import Settings
@@ -25,7 +28,8 @@ from backbeat.testing.fake_models import FakeModelServer, Reply
 
 ANTHROPIC = {"anthropic_api_key": "sk-ant-test-key"}
 OPENAI = {"openai_api_key": "sk-openai-test-key"}
-GATEWAY = {"compatible_base_url": "http://127.0.0.1:11434/v1"}
+GATEWAY = {"compatible_base_url": "https://gateway.example/api/v1"}
+LOCAL = {"compatible_base_url": "http://127.0.0.1:11434/v1"}  # Ollama on this machine
 EVERYTHING = {**ANTHROPIC, **OPENAI, **GATEWAY}
 
 
@@ -253,3 +257,95 @@ def test_routes_reach_the_right_api(server: FakeModelServer) -> None:
     assert (anthropic.path, anthropic.model) == ("/v1/messages", "claude-sonnet-4-6")
     assert (gateway.path, gateway.model) == ("/v1/chat/completions", "moonshotai/kimi-k3")
     assert gateway.headers["authorization"] == "Bearer gateway-key"
+
+
+# --- Local servers and gateways: pricing, and models that go elsewhere than they say ---------
+
+
+@pytest.mark.parametrize(
+    ("url", "local"),
+    [
+        ("http://127.0.0.1:8080/v1", True),
+        ("http://localhost:11434/v1", True),
+        ("http://[::1]:8000/v1", True),
+        ("http://10.0.3.7/v1", True),
+        ("http://192.168.1.20:1234/v1", True),
+        ("http://ollama:11434/v1", True),  # a bare host name: a container beside this one
+        ("http://gpu-box.local:8000/v1", True),
+        ("https://openrouter.ai/api/v1", False),
+        ("https://gateway.example/api/v1", False),
+        ("https://8.8.8.8/v1", False),
+        ("", False),
+    ],
+)
+def test_which_endpoints_are_local(url: str, local: bool) -> None:
+    assert compatible_is_local(url) is local
+
+
+@pytest.mark.parametrize(
+    ("fields", "vendor_prices"),
+    [
+        (GATEWAY, True),
+        (LOCAL, False),
+        ({**LOCAL, "compatible_pricing": "vendor"}, True),  # a gateway on this machine
+        ({**GATEWAY, "compatible_pricing": "unknown"}, False),
+    ],
+    ids=["gateway", "local", "local-as-vendor", "gateway-as-unknown"],
+)
+def test_compatible_routes_say_whether_vendor_prices_apply(
+    fields: dict[str, Any], vendor_prices: bool
+) -> None:
+    for model in ("anthropic/claude-sonnet-4.6", "compatible:llama3.2", "llama3.2"):
+        route = resolve(model, settings(**fields))
+        assert route.provider_name == "compatible"
+        assert route.vendor_prices is vendor_prices
+    # The vendors' own APIs are priced as themselves whatever the setting.
+    direct = resolve("anthropic/claude-sonnet-4.6", settings(**fields, **ANTHROPIC))
+    assert direct == Route("anthropic", "claude-sonnet-4-6")
+
+
+@pytest.mark.parametrize(
+    ("model", "named"),
+    [
+        ("anthropic/claude-sonnet-4.6", "anthropic"),
+        ("OpenAI/gpt-5-mini", "openai"),
+        ("claude-haiku-4-5", "anthropic"),
+        ("gpt-5", "openai"),
+        ("compatible:anthropic/claude-sonnet-4.6", "compatible"),
+        ("ollama:qwen3:8b", "compatible"),
+        ("anthropic:claude-opus-4-7", "anthropic"),
+        ("moonshotai/kimi-k3", None),
+        ("llama3.2", None),
+    ],
+)
+def test_the_provider_a_model_id_names(model: str, named: str | None) -> None:
+    assert named_provider(model) == named
+
+
+def test_the_default_model_on_a_local_server_alone_is_rerouted() -> None:
+    config = settings(**LOCAL)
+    why = rerouted(config.default_model, config)
+    assert why is not None
+    assert config.default_model in why
+    assert "Anthropic" in why
+    assert "BACKBEAT_ANTHROPIC_API_KEY" in why
+    assert "BACKBEAT_COMPATIBLE_BASE_URL" in why
+    assert "compatible:NAME" in why
+    openai_id = rerouted("openai/gpt-5-mini", config)
+    assert openai_id is not None
+    assert "BACKBEAT_OPENAI_API_KEY" in openai_id
+
+
+@pytest.mark.parametrize(
+    ("model", "fields"),
+    [
+        ("anthropic/claude-sonnet-4.6", {**ANTHROPIC, **LOCAL}),  # the key: Anthropic serves it
+        ("compatible:anthropic/claude-sonnet-4.6", LOCAL),  # sent there on purpose
+        ("moonshotai/kimi-k3", GATEWAY),  # names no provider of Backbeat's
+        ("llama3.2", LOCAL),
+        ("claude-sonnet-4-6", ANTHROPIC),
+        ("anthropic/claude-sonnet-4.6", {}),  # does not resolve at all: runs say so
+    ],
+)
+def test_models_that_go_where_they_say_are_not_rerouted(model: str, fields: dict[str, Any]) -> None:
+    assert rerouted(model, settings(**fields)) is None

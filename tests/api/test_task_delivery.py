@@ -55,6 +55,18 @@ def test_an_update_keeps_the_slack_url_unless_told(client: TestClient, alice: Te
     assert removed.json()["tasks"][0]["delivery"] is None
 
 
+def test_changed_is_a_when(client: TestClient, alice: Tenant) -> None:
+    task = create_task(client, alice, delivery={"when": "changed", "email": ["alice@example.com"]})
+    assert task["delivery"]["when"] == "changed"
+    listed = client.get(f"/api/tasks?id={task['id']}", headers=alice.headers)
+    assert listed.json()["tasks"][0]["delivery"]["when"] == "changed"
+    refused = patch(client, alice, {"id": task["id"], "delivery": {"when": "sometimes"}})
+    assert refused.status_code == 400
+    assert refused.json()["error"] == (
+        'delivery.when: Invalid option: expected one of "always"|"changed"|"never"'
+    )
+
+
 def test_only_the_owners_team_can_receive_reports(
     client: TestClient, backbeat: Backbeat, alice: Tenant
 ) -> None:

@@ -16,7 +16,7 @@ from tests.api.helpers import assert_error
 from tests.conftest import Tenant
 
 HOOK_URL = "https://hooks.example.com/backbeat"
-ALL_EVENTS = ["run.completed", "run.failed", "run.canceled"]
+ALL_EVENTS = ["run.completed", "run.failed", "run.canceled", "task.paused"]
 ENDPOINT_FIELDS = {
     "id",
     "account_id",
@@ -96,7 +96,9 @@ def test_a_private_looking_url_is_accepted_at_registration(
     assert add_endpoint(client, alice, url=url)["url"] == url
 
 
-UNKNOWN_EVENT = "unknown webhook event 'run.started': use run.completed, run.failed, run.canceled"
+UNKNOWN_EVENT = (
+    "unknown webhook event 'run.started': use run.completed, run.failed, run.canceled, task.paused"
+)
 
 
 @pytest.mark.parametrize(

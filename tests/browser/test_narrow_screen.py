@@ -1,7 +1,8 @@
 """The dashboard on a phone (390 x 844, touch, a browser in Paris) against `backbeat serve`:
 no page is wider than the screen, the tasks table scrolls sideways in its own named box that
 says so, the task form offers artists by name and a searchable list of zones, and every time
-is labelled with its zone (the viewer's own beside it, labelled too). Every page state
+is labelled with its zone (the viewer's own beside it, labelled too); the webhook pages
+(endpoints, a new secret, a delivery log) fit too. Every page state
 photographed is audited as in the dashboard flow (tests/browser/accessibility.py)."""
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
@@ -28,6 +30,7 @@ pytestmark = pytest.mark.slow(seconds=10)
 PHONE = {"width": 390, "height": 844}
 YOUR_ZONE = "Europe/Paris"  # an hour ahead of UTC and London in March: notes are added
 ZONE = "Europe/Lisbon"
+REFUSED_HOOK = "https://203.0.113.10/backbeat"  # a documentation address: never posted to
 
 
 @pytest.fixture
@@ -72,6 +75,12 @@ def assert_times_labelled(page: Page) -> None:
 
 
 def test_the_pages_fit_a_phone(site: Site, phone: Tab) -> None:
+    # An endpoint the seeded run's event is refused for (a documentation address, not
+    # public): the webhook pages have an endpoint, a delivery and a long error to show.
+    hooked = httpx.post(
+        f"{site.url}/api/webhooks", headers=site.headers, json={"url": REFUSED_HOOK}, timeout=10.0
+    )
+    assert hooked.status_code == 201, hooked.text
     seed_tasks(site)
     page = phone.page
     with explained(site, phone):
@@ -118,6 +127,10 @@ def test_the_pages_fit_a_phone(site: Site, phone: Tab) -> None:
         form.get_by_label("Prompt").fill("Look at this week's news for the artist.")
         form.get_by_label("Schedule (cron)").fill("0 9 * * 4")
         zone.fill(ZONE)
+        agent = form.get_by_role("group", name="Agent")  # its section: tools, cost cap
+        agent.get_by_label("Tools", exact=True).select_option("pick")
+        agent.get_by_label("read_artist_profile").check()
+        agent.get_by_label("Cost cap per run (USD)").fill("0.5")
         preview = page.get_by_test_id("preview-upcoming").locator("time")
         expect(page.locator("[data-preview=zone]")).to_have_text(f"({ZONE})")
         expect(preview).to_have_count(5)
@@ -131,6 +144,9 @@ def test_the_pages_fit_a_phone(site: Site, phone: Tab) -> None:
         expect(page.get_by_test_id("notice")).to_have_text("Task created.")
         fire_times = page.get_by_test_id("task-upcoming").locator("time")
         expect(fire_times.first).to_have_text(f"Thu 2026-03-05 09:00 {ZONE}")
+        expect(page.get_by_test_id("task-agent")).to_have_text(
+            "Agent: tools read_artist_profile · at most $0.50 per run"
+        )
         assert_times_labelled(page)
         assert_fits(page)
         phone.shoot("phone-task")
@@ -144,4 +160,30 @@ def test_the_pages_fit_a_phone(site: Site, phone: Tab) -> None:
         assert_times_labelled(page)
         assert_fits(page)
         phone.shoot("phone-run")
+        assert_no_problems(phone)
+
+        # The webhook pages: the endpoints table scrolls in its box, the add form and the
+        # page showing a new secret fit, and so does an endpoint's delivery log.
+        nav.get_by_role("link", name="Webhooks").click()
+        expect(page.get_by_test_id("endpoint-row")).to_have_count(1)
+        endpoints = page.get_by_role(
+            "region", name="Webhook endpoints of this account, oldest first"
+        )
+        expect(endpoints).to_have_attribute("data-scrolls", "")
+        assert_times_labelled(page)
+        assert_fits(page)
+        phone.shoot("phone-webhooks")
+        form = page.get_by_test_id("webhook-form")
+        form.get_by_label("URL").fill("https://hooks.label.example/backbeat")
+        form.get_by_test_id("add-webhook").click()
+        expect(page.get_by_test_id("secret-warning")).to_be_visible()
+        assert_fits(page)
+        phone.shoot("phone-webhook-secret")
+        page.goto(f"{site.url}/dashboard/webhooks/{hooked.json()['id']}")
+        expect(page.get_by_test_id("delivery-row")).to_have_count(1)
+        deliveries = page.get_by_role("region", name="Deliveries to this endpoint, newest first")
+        expect(deliveries).to_have_attribute("data-scrolls", "")
+        assert_times_labelled(page)
+        assert_fits(page)
+        phone.shoot("phone-webhook")
         assert_no_problems(phone)

@@ -342,6 +342,8 @@ def test_delivery_and_pause_from_the_command_line(
     assert kept["delivery"]["email"] == ["alice@example.com"]  # unchanged
     assert kept["delivery"]["slack"] == task["delivery"]["slack"]  # unchanged
     assert slack not in str(kept)
+    changed = cli.json("tasks", "update", task_id, "--account", account, "--deliver", "changed")
+    assert changed["delivery"]["when"] == "changed"
     dropped = cli.json("tasks", "update", task_id, "--account", account, "--no-slack")
     assert dropped["delivery"]["slack"] is None
     off = cli.json("tasks", "update", task_id, "--account", account, "--deliver", "off")

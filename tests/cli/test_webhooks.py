@@ -58,7 +58,7 @@ def test_add_as_json_is_the_apis_object(cli: Cli, client: TestClient, alice: Ten
     created = cli.json("webhooks", "add", *account(alice), "--url", URL)
 
     assert created["secret"].startswith("whsec_")
-    assert created["events"] == ["run.completed", "run.failed", "run.canceled"]
+    assert created["events"] == ["run.completed", "run.failed", "run.canceled", "task.paused"]
     [listed] = api_endpoints(client, alice)
     assert listed == {key: value for key, value in created.items() if key != "secret"}
 
@@ -88,7 +88,7 @@ def test_invalid_input_is_the_apis_message(cli: Cli, alice: Tenant) -> None:
     base = ["webhooks", "add", *account(alice), "--url"]
     assert cli.error(*base, "ftp://x.io") == "url must be an http or https URL with a host"
     assert cli.error(*base, URL, "--events", "run.nope") == (
-        "unknown webhook event 'run.nope': use run.completed, run.failed, run.canceled"
+        "unknown webhook event 'run.nope': use run.completed, run.failed, run.canceled, task.paused"
     )
     assert cli.error(*base, URL, "--events", ",") == "subscribe to at least one event"
     rotate = ["webhooks", "rotate", "whep_x", *account(alice), "--overlap-hours"]

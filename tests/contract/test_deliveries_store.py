@@ -6,9 +6,9 @@ from dataclasses import replace
 
 import pytest
 
-from backbeat.domain.deliveries import DeliveryStatus
+from backbeat.domain.deliveries import Channel, DeliveryStatus, Purpose
 from backbeat.domain.runs import RunStatus
-from tests.contract.builders import T0, UowFactory, World, add_runs, at, delivery
+from tests.contract.builders import T0, UowFactory, World, add_runs, at, delivery, run, task
 
 
 def test_one_row_per_run_channel_and_recipient(
@@ -91,3 +91,49 @@ def test_stuck_and_save(uow: UowFactory, world: World) -> None:
     with uow() as u:
         assert u.deliveries.stuck(T0, 10) == [sending[-5]]
         assert u.deliveries.get(settled.id) == settled
+
+
+def test_last_report_is_the_newest_that_reached_someone_of_earlier_runs_of_the_task(
+    uow: UowFactory, world: World
+) -> None:
+    """What a `when: changed` run compares with: the newest report delivery (purpose
+    `report`) of the task's other runs created no later than it, failed and refused ones left
+    out."""
+    mine = task(world.account.id, world.artist.id)
+    theirs = task(world.account.id, world.artist.id)
+    first, second, third, now = (
+        run(world.account.id, mine.id, created=n, status=RunStatus.COMPLETED) for n in (1, 2, 3, 4)
+    )
+    other = run(world.account.id, theirs.id, created=3, status=RunStatus.COMPLETED)
+    report = Purpose.REPORT
+    sent_first = delivery(first.id, "a@example.com", created=1, purpose=report, body="one")
+    slack_second = delivery(
+        second.id,
+        "slack",
+        channel=Channel.SLACK,
+        created=2,
+        purpose=report,
+        status=DeliveryStatus.SENT,
+        body="two",
+    )
+    failed_third = delivery(
+        third.id, "a@example.com", created=3, purpose=report, status=DeliveryStatus.FAILED
+    )
+    message_third = delivery(third.id, "b@example.com", created=3)  # the model's own email
+    other_task = delivery(other.id, "a@example.com", created=3, purpose=report)
+    later = delivery(now.id, "a@example.com", created=4, purpose=report)
+    with uow(write=True) as u:
+        u.tasks.add(mine)
+        u.tasks.add(theirs)
+        for each in (first, second, third, now, other):
+            u.runs.add(each)
+        for row in (sent_first, slack_second, failed_third, message_third, other_task, later):
+            u.deliveries.add(row)
+        u.commit()
+    with uow() as u:
+        assert u.deliveries.last_report(now) == slack_second
+        assert u.deliveries.last_report(second) == sent_first
+        assert u.deliveries.last_report(first) is None
+        assert u.deliveries.last_report(run(world.account.id, theirs.id, created=9)) == other_task
+        # A run created at the same instant as an earlier one still sees its report.
+        assert u.deliveries.last_report(replace(second, created_at=first.created_at)) == sent_first

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import Engine
 
+from backbeat.domain.agent_settings import AgentSettings
 from backbeat.domain.errors import DatabaseUnavailable
 from backbeat.domain.models import Task
 from backbeat.store.uow import SqlUnitOfWork
@@ -215,3 +216,18 @@ def test_list_for_account_newest_first_ties_broken_by_id(uow: UowFactory, world:
         listed = u.tasks.list_for_account(world.account.id)
 
     assert listed == sorted(items, key=lambda item: (item.created_at, item.id), reverse=True)
+
+
+def test_agent_settings_are_kept(uow: UowFactory, world: World) -> None:
+    settings = AgentSettings(("read_artist_profile", "charts/top"), 0.5, 2000, 30.0)
+    kept = task(world.account.id, world.artist.id, agent=settings)
+    default = task(world.account.id, world.artist.id)
+    none = task(world.account.id, world.artist.id, agent=AgentSettings(tools=()))
+    with uow(write=True) as u:
+        for each in (kept, default, none):
+            u.tasks.add(each)
+        u.commit()
+    with uow() as u:
+        assert u.tasks.get(kept.id) == kept
+        assert u.tasks.get(default.id) == default
+        assert u.tasks.get(none.id) == none  # no tools is not the default

@@ -232,3 +232,34 @@ def test_a_report_is_compared_with_the_previous_one(
     assert all(node.tag != "b" for node in diff.walk())
     same = dashboard.get(f"/dashboard/runs/{runs[2]}")
     assert same.text("diff-summary") == "no change"
+
+
+def test_a_changed_only_run_shows_its_verdict(
+    client: TestClient, backbeat: Backbeat, clock: FakeClock, alice: Tenant
+) -> None:
+    dashboard = signed_in(client, alice)
+    task_id = create_task(dashboard, alice)
+    verdicts = [
+        {"changed": False, "what_changed": None, "compared_with": "run_earlier", "note": None},
+        {
+            "changed": True,
+            "what_changed": "Streams <b>doubled</b>.",
+            "compared_with": "run_earlier",
+            "note": None,
+        },
+    ]
+    runs = []
+    for verdict in verdicts:
+        location = dashboard.post(f"/dashboard/tasks/{task_id}/run").headers["location"]
+        runs.append(location.split("?")[0].rsplit("/", 1)[1])
+        output = {"text": "Streams: 10k", "verdict": verdict}
+        finish_queued_run(backbeat, clock, output, retry_first=False)
+
+    quiet = dashboard.get(f"/dashboard/runs/{runs[0]}")
+    assert quiet.text("verdict-summary") == "Unchanged: nothing was sent."
+    assert "/dashboard/runs/run_earlier" in [
+        node.attrs.get("href") for node in quiet.testid("verdict").walk() if node.tag == "a"
+    ]
+    sent = dashboard.get(f"/dashboard/runs/{runs[1]}")
+    assert sent.text("verdict-summary") == "Changed: the report was sent."
+    assert sent.text("what-changed") == "What changed: Streams <b>doubled</b>."  # text, not markup

@@ -238,3 +238,24 @@ def test_a_pause_count_out_of_range_is_refused(client: TestClient, alice: Tenant
         assert control.attrs["aria-invalid"] == "true"
         assert control.attrs["value"] == typed
     assert api_task(client, alice, task_id)["pause_after_failures"] is None
+
+
+def test_only_when_changed_is_a_choice(
+    client: TestClient, backbeat: Backbeat, alice: Tenant
+) -> None:
+    dashboard = signed_in(client, alice)
+    blank = dashboard.get("/dashboard/tasks/new")
+    choices = [
+        node.text
+        for node in blank.one("select", id="task-delivery_when").walk()
+        if node.tag == "option"
+    ]
+    assert "Only when the report changed" in choices
+    task_id = create_task(
+        dashboard, alice, delivery_when="changed", delivery_email="alice@example.com"
+    )
+    assert api_task(client, alice, task_id)["delivery"]["when"] == "changed"
+    page = dashboard.get(f"/dashboard/tasks/{task_id}")
+    assert page.text("task-delivery").startswith(
+        "Reports sent: only when the report changed · email to alice@example.com"
+    )

@@ -26,7 +26,7 @@ from backbeat.config import Settings
 from backbeat.ops import doctor as checkup
 from backbeat.store.engine import make_engine
 from backbeat.store.migrate import upgrade
-from backbeat.testing.fake_models import ErrorReply, FakeModelServer
+from backbeat.testing.fake_models import ErrorReply, FakeModelServer, Reply
 from tests.conftest import SECRET
 from tests.databases import postgres_database
 from tests.processes import clean_env, free_port
@@ -161,7 +161,7 @@ def test_a_healthy_setup_passes_every_check(
     assert {name: status for name, (status, _) in report.checks.items()} == dict.fromkeys(
         CHECKS, "ok"
     )
-    assert report.message("migrations") == "at 0011_agent_settings (head)"
+    assert report.message("migrations") == "at 0012_mcp_servers (head)"
     assert report.message("secret") == "BACKBEAT_SECRET_KEY is set"
     assert "answers (PostgreSQL " in report.message("database")
     assert report.message("smtp") == (
@@ -200,7 +200,7 @@ def test_a_healthy_sqlite_setup(
     report = doctor({"BACKBEAT_DATABASE_URL": sqlite_url, **services(models, smtp)})
     assert report.exit_code == 0, report.output
     assert report.status("database") == "ok"
-    assert report.message("migrations") == "at 0011_agent_settings (head)"
+    assert report.message("migrations") == "at 0012_mcp_servers (head)"
     assert report.checks["clock"] == ("skip", "not applicable on SQLite (one machine, one clock)")
     assert report.checks["max_connections"] == ("skip", "not applicable on SQLite")
     secret_file = sqlite_url.removeprefix("sqlite:///") + ".secret"
@@ -250,7 +250,7 @@ def test_an_unmigrated_database(healthy: dict[str, str | None]) -> None:
         assert report.failing == ["migrations"]
         assert (
             report.message("migrations")
-            == "no schema yet, head is 0011_agent_settings: run backbeat migrate"
+            == "no schema yet, head is 0012_mcp_servers: run backbeat migrate"
         )
 
         engine = make_engine(url)
@@ -260,7 +260,7 @@ def test_an_unmigrated_database(healthy: dict[str, str | None]) -> None:
         assert report.failing == ["migrations"]
         assert (
             report.message("migrations")
-            == "at 0002, head is 0011_agent_settings: run backbeat migrate"
+            == "at 0002, head is 0012_mcp_servers: run backbeat migrate"
         )
 
 
@@ -317,6 +317,43 @@ def test_a_provider_that_does_not_serve_the_default_model(
         f"{models.url} does not serve the default model 'claude-sonnet-4-6': "
         "fix BACKBEAT_DEFAULT_MODEL"
     )
+
+
+def test_the_default_model_going_to_a_local_server_is_a_warning(
+    sqlite_url: str, models: FakeModelServer
+) -> None:
+    # Only a local OpenAI-compatible server: the default `anthropic/claude-sonnet-4.6` goes
+    # there, and the server answers with its own model.
+    models.script(Reply("OK", model="SmolLM2-135M-Instruct"))
+    report = doctor(
+        {"BACKBEAT_DATABASE_URL": sqlite_url, "BACKBEAT_COMPATIBLE_BASE_URL": models.url_openai}
+    )
+    assert report.exit_code == 0, report.output
+    assert report.status("compatible") == "warn"
+    message = report.message("compatible")
+    assert message.startswith(
+        f"{models.url}/v1 answered a 1-token request for anthropic/claude-sonnet-4.6 "
+        "(as SmolLM2-135M-Instruct) in "
+    )
+    assert "but the default model 'anthropic/claude-sonnet-4.6' names Anthropic" in message
+    assert "BACKBEAT_ANTHROPIC_API_KEY" in message
+    assert "compatible:NAME" in message
+    [asked] = models.requests
+    assert asked.model == "anthropic/claude-sonnet-4.6"
+
+
+def test_the_endpoints_own_model_as_the_default_is_no_warning(
+    sqlite_url: str, models: FakeModelServer
+) -> None:
+    report = doctor(
+        {
+            "BACKBEAT_DATABASE_URL": sqlite_url,
+            "BACKBEAT_COMPATIBLE_BASE_URL": models.url_openai,
+            "BACKBEAT_DEFAULT_MODEL": "compatible:smollm2",
+        }
+    )
+    assert report.checks["compatible"][0] == "ok", report.output
+    assert [r.model for r in models.requests] == ["smollm2"]
 
 
 def test_a_rate_limited_provider_is_a_warning(

@@ -37,7 +37,7 @@ def database_down(reason: str) -> dict[str, object]:
     }
 
 
-HEAD = "0011_agent_settings"
+HEAD = "0012_mcp_servers"
 
 
 @contextmanager
@@ -154,7 +154,7 @@ def test_readyz_names_a_pending_migration_on_sqlite(tmp_path: Path, clock: FakeC
             "status": "not ready",
             "checks": {
                 "database": "ok",
-                "migrations": "at 0002, head is 0011_agent_settings: run backbeat migrate",
+                "migrations": "at 0002, head is 0012_mcp_servers: run backbeat migrate",
             },
         }
         migrated_to(url, "head")
@@ -169,21 +169,19 @@ def test_readyz_names_a_pending_migration_on_postgresql(clock: FakeClock) -> Non
             "status": "not ready",
             "checks": {
                 "database": "ok",
-                "migrations": (
-                    "no schema yet, head is 0011_agent_settings: run backbeat migrate"
-                ),
+                "migrations": ("no schema yet, head is 0012_mcp_servers: run backbeat migrate"),
             },
         }
         migrated_to(url, "0001")
         assert client.get("/readyz").json()["checks"] == {
             "database": "ok",
-            "migrations": "at 0001, head is 0011_agent_settings: run backbeat migrate",
+            "migrations": "at 0001, head is 0012_mcp_servers: run backbeat migrate",
         }
         migrated_to(url, "0002")
         response = client.get("/readyz")
         assert response.status_code == 503
         assert response.json()["checks"]["migrations"] == (
-            "at 0002, head is 0011_agent_settings: run backbeat migrate"
+            "at 0002, head is 0012_mcp_servers: run backbeat migrate"
         )
         migrated_to(url, "head")
         response = client.get("/readyz")

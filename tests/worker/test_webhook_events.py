@@ -15,6 +15,7 @@ from backbeat.domain.failures import AttemptFailed, FailureKind
 from backbeat.domain.runs import RunStatus
 from backbeat.domain.webhooks import RETRY_SCHEDULE
 from backbeat.services.keys import Caller
+from backbeat.services.tasks import TaskPatch
 from backbeat.testing import FakeClock
 from backbeat.testing.fake_provider import ScriptedProvider, reply
 from backbeat.wiring import Backbeat
@@ -148,6 +149,41 @@ def test_failed_and_canceled_runs_raise_their_events(
     assert set(events) == {"run.failed", "run.canceled"}
 
 
+def test_a_task_paused_by_its_failures_raises_task_paused_beside_run_failed(
+    backbeat: Backbeat, clock: FakeClock, alice: Tenant, receiver: Receiver
+) -> None:
+    refused = AttemptFailed(FailureKind.BAD_REQUEST, "the model refused")
+    h = make_harness(backbeat, clock, ScriptedProvider(refused, refused))
+    subscribe(h, alice, receiver, events=["run.failed", "task.paused"])
+    task = h.new_task(alice, title="Weekly pulse")
+    backbeat.tasks.update(caller(backbeat, alice), task, TaskPatch(pause_after_failures=2))
+    failed = []
+    for _ in range(2):
+        failed.append(h.run_now(alice, task).id)
+        assert run(h.work()) == 1
+    run(h.outbox.step())
+
+    got = [(each.event["type"], each.event["data"]["run"]["id"]) for each in receiver.accepted()]
+    assert sorted(got) == sorted(
+        [("run.failed", failed[0]), ("run.failed", failed[1]), ("task.paused", failed[1])]
+    )
+    [paused] = [
+        each.event["data"] for each in receiver.accepted() if each.event["type"] == "task.paused"
+    ]
+    assert paused["task"] == {
+        "id": str(task),
+        "title": "Weekly pulse",
+        "enabled": False,
+        "reason": "pause_after_failures",
+        "pause_after_failures": 2,
+        "failed_runs_in_a_row": 2,
+    }
+    assert paused["run"]["status"] == "FAILED"
+    assert len({each.headers["webhook-id"] for each in receiver.accepted()}) == 3
+    with backbeat.uow() as uow:
+        assert uow.tasks.get(task).enabled is False  # type: ignore[union-attr]
+
+
 def test_a_rotation_signs_with_both_secrets_until_the_overlap_ends(
     backbeat: Backbeat, clock: FakeClock, alice: Tenant
 ) -> None:
@@ -219,6 +255,13 @@ def test_an_endpoint_failing_for_days_is_disabled(
     assert endpoint.disabled_at is not None
     assert "failed for 3 days" in (endpoint.disabled_reason or "")
     assert endpoint.secret == ""  # never shown again
+    run(h.outbox.step())
+    # The owner is told once, by email, with the way back.
+    [notice] = [m for m in h.mailer.sent if m.subject.startswith("Webhook endpoint disabled")]
+    assert notice.recipients == (alice.email,)
+    assert receiver.url in notice.subject
+    assert f"backbeat webhooks enable {endpoint_id}" in notice.body
+    assert "failed since" in notice.body
 
     quiet = completed_run(h, alice)  # a disabled endpoint gets no new events
     logged = backbeat.webhooks.deliveries(caller(backbeat, alice), endpoint_id)
@@ -235,3 +278,5 @@ def test_an_endpoint_failing_for_days_is_disabled(
     backbeat.webhooks.resend(caller(backbeat, alice), latest.delivery.id)
     run(h.outbox.step())
     assert receiver.accepted_ids() == [latest.delivery.id]
+    notices = [m for m in h.mailer.sent if m.subject.startswith("Webhook endpoint disabled")]
+    assert len(notices) == 1

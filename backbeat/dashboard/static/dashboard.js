@@ -5,6 +5,7 @@
 // - The task form previews a schedule's description and next fire times as it is typed.
 // - A wide table's scroll container says that it scrolls, when it does.
 // - A run that can still change polls its status every 2 s and reloads when it changes.
+// - A signing secret shown once can be copied with a button.
 // Text is only ever set with textContent: nothing from the server is parsed as HTML.
 "use strict";
 
@@ -181,7 +182,31 @@
     window.addEventListener("resize", check);
   }
 
+  function copyButton(button) {
+    // A button that copies a field's text (a signing secret shown once), where the browser
+    // lets a page write to the clipboard; otherwise the field's text is selected to copy.
+    var field = document.getElementById(button.getAttribute("data-copy"));
+    var status = document.getElementById(button.getAttribute("data-copy-status"));
+    if (!field || !status || !navigator.clipboard) {
+      return;
+    }
+    button.hidden = false;
+    button.addEventListener("click", function () {
+      navigator.clipboard.writeText(field.value).then(
+        function () {
+          status.textContent = "Copied.";
+        },
+        function () {
+          field.focus();
+          field.select();
+          status.textContent = "The secret is selected: copy it with your keyboard or menu.";
+        },
+      );
+    });
+  }
+
   localize(document);
+  document.querySelectorAll("button[data-copy]").forEach(copyButton);
   document.querySelectorAll("[data-scroll-hint]").forEach(scrollHint);
   document.querySelectorAll("form[data-preview-url]").forEach(previewSchedule);
   document.querySelectorAll("[data-poll-url]").forEach(pollRun);

@@ -1,5 +1,6 @@
 """Each configured model provider, asked for one token (all at once): the key, the base URL,
-and that the default model is served."""
+and that the default model is served; a warning when the default model goes to another
+provider than its name says (`anthropic/…` to a local OpenAI-compatible server)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,14 @@ import re
 import time
 
 from backbeat.agents.base import ModelRequest, UserMessage
-from backbeat.agents.routing import ProviderName, Providers, Route, configured_providers, resolve
+from backbeat.agents.routing import (
+    ProviderName,
+    Providers,
+    Route,
+    configured_providers,
+    rerouted,
+    resolve,
+)
 from backbeat.config import Settings
 from backbeat.domain.failures import AttemptFailed, FailureKind
 from backbeat.ops.doctor.check import Check, os_reason
@@ -100,13 +108,18 @@ async def _check_provider(
     try:
         provider = providers.get(Route(name, model))
         started = time.monotonic()
-        await provider.complete(request)
+        reply = await provider.complete(request)
         took = time.monotonic() - started
     except AttemptFailed as exc:
         return _provider_failure(name, url, model, is_default, timeout, exc, settings)
     except Exception as exc:
         return Check(name, "fail", f"{url}: the check failed: {type(exc).__name__}: {exc}")
-    return Check(name, "ok", f"{url} answered a 1-token request for {model} in {took:.1f} s")
+    served = f" (as {reply.model})" if reply.model and reply.model != model else ""
+    answered = f"{url} answered a 1-token request for {model}{served} in {took:.1f} s"
+    why = rerouted(settings.default_model, settings) if is_default else None
+    if why is not None:
+        return Check(name, "warn", f"{answered}, but the default model {why}")
+    return Check(name, "ok", answered)
 
 
 def _provider_failure(
