@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import logging
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -129,11 +130,13 @@ def build_worker(backbeat: Backbeat, *, worker_id: str | None = None) -> Worker:
 
     cost_in_cents(Route("anthropic", "claude-sonnet-4-6"), Usage(1, 1, 1))
 
-    async def mcp_servers(account_id: UUID, names: list[str]) -> Mapping[str, McpServer]:
+    async def mcp_servers(
+        account_id: UUID, names: list[str], scope: tuple[UUID, ...] | None
+    ) -> Mapping[str, McpServer]:
         """The MCP servers of `names` a run's account may use now, read in a thread (retried
         through a database restart); their opened header values are masked in every log line
         from now on."""
-        found = await in_thread(backbeat.mcp_servers.usable, account_id, names)
+        found = await in_thread(backbeat.mcp_servers.usable, account_id, names, scope)
         logs.REDACT.add(value for server in found.values() for _, value in server.headers)
         return found
 
@@ -281,3 +284,17 @@ def build(
         schedule_changed=schedule_changed,
         runs_queued=runs_queued,
     )
+
+
+def warn_if_rerouted(config: Settings) -> None:
+    """A warning when the default model goes to another provider than its name says: a
+    local server answering `anthropic/claude-sonnet-4.6` with its own model, say."""
+    from backbeat.agents.routing import rerouted  # the routing rules, loaded only here
+
+    why = rerouted(config.default_model, config)
+    if why is not None:
+        logging.getLogger("backbeat.serve").warning(
+            "the default model (BACKBEAT_DEFAULT_MODEL) %s",
+            why,
+            extra={"event": "config.default_model_rerouted", "model": config.default_model},
+        )

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import shlex
 import signal
 import sys
@@ -15,7 +14,6 @@ from typing import Annotated
 import typer
 
 from backbeat import __version__
-from backbeat.agents.routing import rerouted
 from backbeat.cli.common import JsonFlag, settings, wired
 from backbeat.config import Settings
 from backbeat.ops import logs
@@ -24,7 +22,7 @@ from backbeat.runtime import Background, provider_notice
 from backbeat.scheduler.loop import SchedulerLoop
 from backbeat.store import migrate as migrations
 from backbeat.store.engine import make_engine
-from backbeat.wiring import Backbeat, build_worker
+from backbeat.wiring import Backbeat, build_worker, warn_if_rerouted
 
 app = typer.Typer()
 
@@ -92,7 +90,7 @@ def serve(
         announce(backbeat, config)
         if worker:
             typer.echo(provider_notice(config))
-        _warn_if_rerouted(config)
+        warn_if_rerouted(config)
         background = Background(backbeat, scheduler=scheduler, worker=worker)
         background.start()
         # uvicorn shuts down gracefully on SIGTERM and then raises the signal again with the
@@ -109,18 +107,6 @@ def serve(
             )
         finally:
             background.stop()
-
-
-def _warn_if_rerouted(config: Settings) -> None:
-    """A warning when the default model goes to another provider than its name says: a
-    local server answering `anthropic/claude-sonnet-4.6` with its own model, say."""
-    why = rerouted(config.default_model, config)
-    if why is not None:
-        logging.getLogger("backbeat.serve").warning(
-            "the default model (BACKBEAT_DEFAULT_MODEL) %s",
-            why,
-            extra={"event": "config.default_model_rerouted", "model": config.default_model},
-        )
 
 
 def _exit_normally(signum: int, _frame: object) -> None:

@@ -134,7 +134,7 @@ class RunBudget:
                 f"the model's price is unknown, so its cost cannot be kept under {which}",
                 name="BudgetExceeded",
             )
-        if spent_cents + next_call_cents > cap:
+        if not spent_cents + next_call_cents <= cap:  # a NaN anywhere refuses, never passes
             raise AttemptFailed(
                 FailureKind.BUDGET,
                 f"the next model call could cost up to {dollars(next_call_cents)}, which would "

@@ -65,9 +65,10 @@ class McpServer:
 
 
 def checked_name(name: str) -> str:
-    if NAME.match(name) is None:
+    # No "__": the model sees SERVER__tool, which must name one server's tool only.
+    if NAME.match(name) is None or "__" in name:
         raise InvalidInput(
-            f"an MCP server's name is 1 to 40 letters, digits, '_' or '-', not {name!r}",
+            f"an MCP server's name is 1 to 40 letters, digits, '_' or '-' (no '__'), not {name!r}",
             path=["name"],
         )
     return name
@@ -79,6 +80,12 @@ def checked_url(url: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.hostname or len(url) > MAX_URL:
         raise InvalidInput(
             f"an MCP server's URL is an http:// or https:// address, not {url!r}", path=["url"]
+        )
+    if parts.username is not None or parts.password is not None:
+        # The URL is stored and listed as it is: credentials go in a --header (sealed).
+        raise InvalidInput(
+            "an MCP server's URL must not carry credentials: give them as a --header",
+            path=["url"],
         )
     return url
 
@@ -103,7 +110,13 @@ def parsed_header(given: str, index: int = 0) -> tuple[str, str]:
         raise InvalidInput("a header is given as 'Name: value'", path=where)
     if name.lower() in RESERVED_HEADERS:
         raise InvalidInput(f"the MCP client sets {name} itself", path=where)
-    if not value or len(value) > MAX_HEADER_VALUE or any(c in value for c in "\r\n\0"):
+    # Visible ASCII, spaces and tabs only (RFC 9110 field values): anything else would make
+    # the HTTP library fail later, quoting the secret in its error.
+    if (
+        not value
+        or len(value) > MAX_HEADER_VALUE
+        or not all(c == "\t" or " " <= c <= "~" for c in value)
+    ):
         raise InvalidInput(f"the value of {name} is empty or not a header value", path=where)
     return name, value
 

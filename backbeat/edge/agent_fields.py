@@ -4,6 +4,7 @@ here; tool names by the service, which knows the registered MCP servers."""
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, WithJsonSchema
@@ -29,7 +30,13 @@ def _between(field: str, low: float, high: float, *, low_open: bool = False) -> 
     def check(value: float | None) -> float | None:
         if value is None:
             return None
-        if isinstance(value, bool) or value > high or value < low or (low_open and value == low):
+        if (
+            isinstance(value, bool)
+            or not math.isfinite(value)  # NaN would pass every comparison below
+            or value > high
+            or value < low
+            or (low_open and value == low)
+        ):
             shown = f"greater than {low:g}" if low_open else f"at least {low:g}"
             raise _fail(f"{field} must be {shown} and at most {high:g}")
         return float(value) if field != "max_output_tokens" else value

@@ -17,13 +17,17 @@ AGENT_FIELDS = ("tools", "max_run_cost_usd", "max_output_tokens", "model_timeout
 
 
 def agent_settings(
-    current: AgentSettings, given: dict[str, Any], uow: UnitOfWork, owner: UUID
+    current: AgentSettings,
+    given: dict[str, Any],
+    uow: UnitOfWork,
+    owner: UUID,
+    scope: tuple[UUID, ...] | None = None,
 ) -> AgentSettings:
     """`current` with the fields given replaced (None: back to the default). A `SERVER/tool`
     name must name a registered MCP server the task's `owner` may use."""
     changes = dict(given)
     if "tools" in changes:
         tools = checked_tools(changes["tools"])
-        check_mcp_tools(uow, owner, tools or ())
+        check_mcp_tools(uow, owner, tools or (), scope)
         changes["tools"] = tools
     return replace(current, **changes)

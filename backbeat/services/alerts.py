@@ -18,6 +18,7 @@ from datetime import datetime
 from uuid import UUID
 
 from backbeat.domain.deliveries import Purpose
+from backbeat.domain.failures import FailureKind
 from backbeat.domain.models import Run, Task
 from backbeat.domain.ports import SecretBox, UnitOfWork
 from backbeat.domain.runs import RunStatus
@@ -44,11 +45,14 @@ def failures_before(uow: UnitOfWork, task_id: UUID, run: Run) -> int:
     return streak
 
 
-def _pauses(task: Task, streak: int) -> bool:
+def _pauses(task: Task, run: Run, streak: int) -> bool:
     """Whether this failure pauses the task: its streak reached pause_after_failures while
-    the task was enabled (a run now of a paused task that fails does not pause it again)."""
+    the task was enabled (a run now of a paused task that fails does not pause it again).
+    A run stopped by a budget never pauses it: the task is not broken, and a monthly budget
+    starts over on the first of the month, when a paused task would stay paused."""
     limit = task.pause_after_failures
-    return limit is not None and task.is_active and streak >= limit
+    stopped_by_budget = (run.error or {}).get("kind") == FailureKind.BUDGET.value
+    return limit is not None and task.is_active and streak >= limit and not stopped_by_budget
 
 
 def _summarised(streak: int) -> bool:
@@ -79,7 +83,7 @@ def record_alerts(
         report = replace(report, kind="recovered", text=f"{note}\n\n{report.text}".strip())
     else:
         streak = before + 1
-        if _pauses(task, streak):
+        if _pauses(task, run, streak):
             paused = replace(task, enabled=False, next_fire_at=None, updated_at=now)
             uow.tasks.update(paused)
             if events is not None:

@@ -26,10 +26,26 @@ log = logging.getLogger("backbeat.mcp_servers")
 UnitOfWorkFactory = Callable[..., UnitOfWork]
 
 
-def check_mcp_tools(uow: UnitOfWork, owner: UUID, tools: Sequence[str]) -> None:
+def reach(
+    uow: UnitOfWork, owner: UUID, scope: tuple[UUID, ...] | Sequence[UUID] | None
+) -> list[UUID]:
+    """The organizations through which a task of `owner` may use restricted servers: the
+    owner's, narrowed to the task's scope when someone acting through a shared organization
+    made it (services.access: a task never reaches further than that organization)."""
+    organizations = [org.id for org in uow.accounts.organizations_of(owner)]
+    return organizations if scope is None else [each for each in organizations if each in scope]
+
+
+def check_mcp_tools(
+    uow: UnitOfWork,
+    owner: UUID,
+    tools: Sequence[str],
+    scope: tuple[UUID, ...] | None = None,
+) -> None:
     """Each `SERVER/tool` name in a task's tools names a registered server its owner may use:
-    open to every account, or to an organization the owner is a member of. Whether the
-    server has the tool is the worker's to find out at run time (servers change)."""
+    open to every account, or to an organization the owner is a member of (within `scope`,
+    the task's). Whether the server has the tool is the worker's to find out at run time
+    (servers change)."""
     wanted = [(index, MCP_TOOL.match(name)) for index, name in enumerate(tools)]
     named = {index: match["server"] for index, match in wanted if match is not None}
     if not named:
@@ -43,7 +59,7 @@ def check_mcp_tools(uow: UnitOfWork, owner: UUID, tools: Sequence[str]) -> None:
                 f"no MCP server named {server_name!r} is registered", path=["tools", index]
             )
         if organizations is None:
-            organizations = [org.id for org in uow.accounts.organizations_of(owner)]
+            organizations = reach(uow, owner, scope)
         if not server.open_to(organizations):
             raise InvalidInput(
                 f"the MCP server {server_name!r} is open only to members of its "
@@ -116,7 +132,12 @@ class McpServerService:
             uow.commit()
         log.info("MCP server removed", extra={"event": "mcp_server.removed", "server": name})
 
-    def usable(self, account_id: UUID, names: Iterable[str]) -> dict[str, McpServer]:
+    def usable(
+        self,
+        account_id: UUID,
+        names: Iterable[str],
+        scope: tuple[UUID, ...] | None = None,
+    ) -> dict[str, McpServer]:
         """For a worker: those of these servers the account may use now, header values
         opened. One that is missing was removed, or the account lost access, since the task
         was saved."""
@@ -124,7 +145,7 @@ class McpServerService:
             found = uow.mcp_servers.named(names)
             if not found:
                 return {}
-            organizations = [org.id for org in uow.accounts.organizations_of(account_id)]
+            organizations = reach(uow, account_id, scope)
         return {
             name: replace(
                 server, headers=tuple((h, self._box.open(value)) for h, value in server.headers)

@@ -98,6 +98,14 @@ def deliver(
     return len(rows)
 
 
+def _still_the_last(uow: UnitOfWork, run: Run, verdict: Verdict) -> bool:
+    """Whether the report the verdict compared with is still the last one the team got, now
+    that the run ends: one that failed for good since, or was overtaken, does not count (the
+    team would then get neither)."""
+    last = uow.deliveries.last_report(run)
+    return last is not None and last.run_id == verdict.compared_with
+
+
 def record_report_deliveries(
     uow: UnitOfWork,
     run: Run,
@@ -115,7 +123,7 @@ def record_report_deliveries(
     report = report_of(uow, run, task, run_url)
     if settings.when is When.CHANGED:
         verdict = Verdict.from_output(run.output)
-        if verdict is not None and not verdict.changed:
+        if verdict is not None and not verdict.changed and _still_the_last(uow, run, verdict):
             log.info(
                 "report unchanged since the last one delivered: not sent",
                 extra={

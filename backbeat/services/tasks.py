@@ -27,7 +27,7 @@ RECENT_RUNS = 5
 UPCOMING = 5
 # What a task does and to whom: changing them through a shared organization keeps the
 # task within that organization's reach.
-INSTRUCTIONS = ("title", "prompt", "artist_account_id")
+INSTRUCTIONS = ("title", "prompt", "artist_account_id", "agent")
 
 
 class Unset(Enum):
@@ -192,6 +192,7 @@ class TaskService:
                     },
                     uow,
                     owner,
+                    acting.scope,
                 ),
             )
             task = replace(
@@ -224,7 +225,8 @@ class TaskService:
                 )
             agent = {name: changes.pop(name) for name in AGENT_FIELDS if name in changes}
             if agent:
-                changes["agent"] = agent_settings(task.agent, agent, uow, task.account_id)
+                scope = narrowed(task.scope_organization_ids, acting)
+                changes["agent"] = agent_settings(task.agent, agent, uow, task.account_id, scope)
             updated: Task = replace(task, **changes)  # type: ignore[arg-type]
             rewrites = acting.scope is not None and any(
                 getattr(updated, name) != getattr(task, name) for name in INSTRUCTIONS

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from uuid import UUID
 
 from backbeat.domain import attempts, reports
 from backbeat.domain.agent_settings import (
@@ -80,6 +81,7 @@ class RunContext:
     last_report: reports.Report | None = None
     agent: AgentSettings = NO_SETTINGS  # the task's tools and limits
     monthly_left_cents: float | None = None  # of the account's monthly budget (None: none)
+    scope: tuple[UUID, ...] | None = None  # the organizations the task was made through
 
 
 class WorkQueue:
@@ -317,6 +319,7 @@ class WorkQueue:
             last_report=last,
             agent=NO_SETTINGS if task is None else task.agent,
             monthly_left_cents=monthly_left,
+            scope=None if task is None else task.scope_organization_ids,
         )
 
     def _monthly_left(self, uow: UnitOfWork, run: Run) -> float | None:

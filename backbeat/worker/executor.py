@@ -10,6 +10,7 @@ import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+from uuid import UUID
 
 from backbeat.agents.base import ModelProvider
 from backbeat.agents.budget import BudgetedProvider
@@ -139,17 +140,25 @@ class Executor:
         cap = None if agent.max_run_cost_usd is None else agent.max_run_cost_usd * 100
         budget = RunBudget(cap, facts.monthly_left_cents)
         if budget.cents is not None:
-            provider = BudgetedProvider(provider, route, budget, lambda: _cost(route, progress))
+            earlier = claim.run.cost_in_cents  # this run's earlier attempts count too
+
+            def spent() -> float | None:
+                now = _cost(route, progress)
+                return None if now is None else earlier + now
+
+            provider = BudgetedProvider(provider, route, budget, spent)
         timeout = agent.model_timeout_seconds or self._settings.model_timeout_seconds
         return _Plan(
             route,
             provider,
-            await self._tools_for(agent, claim),
+            await self._tools_for(agent, claim, facts.scope),
             agent.max_output_tokens or self._settings.max_output_tokens,
             min(timeout, self._settings.run_timeout_seconds),
         )
 
-    async def _tools_for(self, agent: AgentSettings, claim: Claim) -> tuple[Tool, ...]:
+    async def _tools_for(
+        self, agent: AgentSettings, claim: Claim, scope: tuple[UUID, ...] | None
+    ) -> tuple[Tool, ...]:
         """The tools the task allows (all this worker has when it names none), those of MCP
         servers (`SERVER/tool`) asked of their servers now (agents.tools.mcp_tools)."""
         if agent.tools is None:
@@ -175,7 +184,8 @@ class Executor:
                     "no MCP client",
                     name="ToolUnavailable",
                 )
-            have.update(await self._mcp.tools(claim.run.account_id, agent.mcp_tools))
+            found = await self._mcp.tools(claim.run.account_id, agent.mcp_tools, scope)
+            have.update(found)
         return tuple(have[name] for name in agent.tools)
 
     async def _verdict(

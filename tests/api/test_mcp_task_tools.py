@@ -76,3 +76,34 @@ def test_a_removed_server_is_refused_at_the_next_save(
     assert_error(answer, 400, "no MCP server named 'charts' is registered", ["tools", 0])
     kept = patch(client, alice, {"id": task["id"], "title": "Renamed"})  # tools not given
     assert kept.status_code == 200, kept.text
+
+
+def test_acting_through_a_shared_organization_reaches_only_its_servers(
+    client: TestClient, backbeat: Backbeat, alice: Tenant, bob: Tenant
+) -> None:
+    """Bob shares only organization B with Alice, who is also in A: acting for her, he
+    cannot give her task the tools of a server open only to A (decisions.md: acting through
+    a shared organization never reaches further than that organization)."""
+    a = backbeat.admin.create_organization("A")
+    b = backbeat.admin.create_organization("B")
+    backbeat.admin.add_member(a.id, alice.account_id)
+    backbeat.admin.add_member(b.id, alice.account_id)
+    backbeat.admin.add_member(b.id, bob.account_id)
+    backbeat.mcp_servers.add("a-only", url="https://a.example/mcp", organizations=[a.id])
+    backbeat.mcp_servers.add("b-only", url="https://b.example/mcp", organizations=[b.id])
+
+    as_bob = {"account_id": str(alice.account_id)}
+    body = task_body(alice, tools=["a-only/write"], **as_bob)
+    refused = client.post("/api/tasks", json=body, headers=bob.headers)
+    assert refused.status_code == 400, refused.text
+    assert "'a-only' is open only to members" in refused.json()["error"]
+    body = task_body(alice, tools=["b-only/read"], **as_bob)
+    allowed = client.post("/api/tasks", json=body, headers=bob.headers)
+    assert allowed.status_code == 200, allowed.text
+
+    # Her own task, edited by Bob: his edit of its tools is held to B as well.
+    hers = create_task(client, alice)
+    edit = {"id": hers["id"], "tools": ["a-only/write"], **as_bob}
+    refused = client.patch("/api/tasks", json=edit, headers=bob.headers)
+    assert refused.status_code == 400, refused.text
+    assert patch(client, alice, {"id": hers["id"], "tools": ["a-only/write"]}).status_code == 200

@@ -93,7 +93,10 @@ def test_mistakes_are_one_line_errors(cli: Cli) -> None:
     either = "give the server's URL (Streamable HTTP) or its command (stdio)"
     cases = [
         (["charts", *http], "an MCP server named 'charts' is registered already"),
-        (["a/b", *http], "an MCP server's name is 1 to 40 letters, digits, '_' or '-', not 'a/b'"),
+        (
+            ["a/b", *http],
+            "an MCP server's name is 1 to 40 letters, digits, '_' or '-' (no '__'), not 'a/b'",
+        ),
         (["news"], either),
         (["news", *http, "--command", "y"], either),
         (["news", "--url", "ftp://x"], "an MCP server's URL is an http:// or https:// address"),

@@ -11,6 +11,7 @@ import pytest
 
 from backbeat.agents.tools.base import ToolError
 from backbeat.agents.tools.search import (
+    MAX_ANSWER_BYTES,
     MAX_SNIPPET_CHARS,
     HttpSearcher,
     SearchProvider,
@@ -132,3 +133,17 @@ def test_settings_choose_the_api_and_refuse_what_is_missing(search: FakeSearch) 
     found = searcher_from_settings(configured)
     assert found is not None
     assert "Nova Lights" in call(found, {"query": "nova"})
+
+
+def test_an_answer_past_the_size_cap_is_refused_without_reading_it_all(
+    search: FakeSearch,
+) -> None:
+    search.results = [SearchHit("Huge", "https://a.example/huge", "x" * (MAX_ANSWER_BYTES + 1))]
+    with pytest.raises(ToolError, match="answer is too large"):
+        call(searcher(search, "searxng"), {"query": "x"})
+
+
+def test_a_bad_search_address_is_a_tool_error() -> None:
+    found = HttpSearcher("searxng", base_url="http://[::1", api_key=None, timeout_seconds=5.0)
+    with pytest.raises(ToolError, match="could not reach searxng"):
+        call(found, {"query": "x"})

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta, timezone
+from uuid import uuid4
 
 import pytest
 
@@ -17,6 +19,8 @@ from backbeat.domain.agent_settings import (
 )
 from backbeat.domain.errors import InvalidInput
 from backbeat.domain.failures import AttemptFailed, FailureKind
+from backbeat.edge.requests import UpdateTaskRequest
+from backbeat.edge.validation import validate
 
 
 def test_the_builtin_names_are_the_registrys_and_web_search() -> None:
@@ -79,3 +83,13 @@ def test_the_cap_is_the_smaller_of_the_tasks_and_the_months() -> None:
         RunBudget(50.0, 20.0).check(15.0, 6.0)
     with pytest.raises(AttemptFailed, match="price is unknown"):
         RunBudget(50.0, None).check(0.0, None)
+
+
+def test_nan_and_infinity_are_refused_at_the_edge_and_never_pass_a_cap() -> None:
+    # The REST API's JSON parser refuses NaN, but MCP's and the CLI's do not.
+    for field in ("max_run_cost_usd", "model_timeout_seconds"):
+        for value in (math.nan, math.inf):
+            with pytest.raises(InvalidInput, match=f"{field} must be greater than 0"):
+                validate(UpdateTaskRequest, {"id": str(uuid4()), field: value})
+    with pytest.raises(AttemptFailed, match="past max_run_cost_usd"):
+        RunBudget(math.nan, None).check(0.0, 1.0)

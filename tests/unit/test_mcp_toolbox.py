@@ -48,7 +48,9 @@ def toolbox(
 ) -> McpToolbox:
     registered = {"charts": server()} if servers is None else servers
 
-    async def lookup(account_id: UUID, names: list[str]) -> Mapping[str, McpServer]:
+    async def lookup(
+        account_id: UUID, names: list[str], scope: tuple[UUID, ...] | None
+    ) -> Mapping[str, McpServer]:
         assert account_id == ACCOUNT
         return {name: registered[name] for name in names if name in registered}
 
@@ -211,6 +213,8 @@ def test_open_to_every_account_or_to_members_of_its_organizations() -> None:
         (["X-Key:"], "the value of X-Key is empty"),
         (["Content-Type: text/plain"], "the MCP client sets Content-Type itself"),
         (["X-Key: a", "x-key: b"], "the header x-key is given twice"),
+        (["X-Key: secret\x0bvalue"], "not a header value"),  # h11 would quote it in an error
+        (["X-Key: sécret"], "not a header value"),
         ([f"X-{n}: v" for n in range(21)], "at most 20 headers"),
     ],
 )
@@ -222,7 +226,7 @@ def test_headers_are_refused_clearly(given: list[str], message: str) -> None:
 def test_registration_rules() -> None:
     assert parsed_headers(["Authorization:  Bearer a:b "]) == (("Authorization", "Bearer a:b"),)
     assert checked_name("charts_2-eu") == "charts_2-eu"
-    for bad in ("", "a/b", "a b", "x" * 41, "ünïcode"):
+    for bad in ("", "a/b", "a b", "x" * 41, "ünïcode", "a__b"):  # a__b/c would be a/b__c
         with pytest.raises(InvalidInput, match="1 to 40 letters"):
             checked_name(bad)
     assert checked_url(" https://mcp.example/v1 ") == "https://mcp.example/v1"
@@ -230,6 +234,8 @@ def test_registration_rules() -> None:
     for bad in ("ftp://mcp.example", "mcp.example/mcp", "http:///mcp"):
         with pytest.raises(InvalidInput, match="http:// or https://"):
             checked_url(bad)
+    with pytest.raises(InvalidInput, match="must not carry credentials"):
+        checked_url("https://user:token@mcp.example/mcp")
     assert checked_command(" npx -y @acme/mcp ") == "npx -y @acme/mcp"
     with pytest.raises(InvalidInput, match="empty"):
         checked_command("   ")

@@ -8,6 +8,7 @@ from typing import Any
 
 from backbeat.agents.base import ModelReply, ToolCall, Usage
 from backbeat.agents.tools.registry import TOOLS
+from backbeat.domain.failures import AttemptFailed, FailureKind
 from backbeat.domain.runs import RunStatus
 from backbeat.services.keys import Caller
 from backbeat.services.tasks import TaskPatch
@@ -119,7 +120,7 @@ def test_a_spent_monthly_budget_stops_runs_from_starting(
 ) -> None:
     provider = ScriptedProvider(reply("first", tokens=(10_000, 100)))
     h = make_harness(backbeat, clock, provider)
-    task = h.new_task(alice)
+    task = h.new_task(alice, pause_after_failures=1)
     first = finished(h, alice, task)
     assert first.status is RunStatus.COMPLETED
     assert first.cost_in_cents > 3.0
@@ -132,6 +133,10 @@ def test_a_spent_monthly_budget_stops_runs_from_starting(
     assert "monthly budget of $0.03 is spent" in stopped.error["message"]
     assert stopped.attempt_count == 1
     assert len(provider.requests) == 1  # the model was not called
+    with backbeat.uow() as uow:
+        kept = uow.tasks.get(task)
+    assert kept is not None
+    assert kept.is_active  # a budget stop never pauses a task: the budget starts over
 
     clock.advance(days=31)  # a new month: the budget starts over
     update(h, alice, task, max_output_tokens=100)  # so that a call fits in 3 cents
@@ -151,3 +156,28 @@ def test_what_is_left_of_the_monthly_budget_caps_a_run(
     assert "the account's monthly budget of $0.05" in done.error["message"]
     assert done.cost_in_cents <= 5.0  # never past what was left
     assert len(provider.requests) < 10
+
+
+def test_the_cap_counts_what_earlier_attempts_of_the_run_spent(
+    backbeat: Backbeat, clock: FakeClock, alice: Tenant
+) -> None:
+    """A retried run does not start over at $0: the cap is one run's, whatever its attempts."""
+    busy = AttemptFailed(FailureKind.SERVER, "overloaded")
+    steps = [expensive_tool_call(1), busy, *(expensive_tool_call(n) for n in range(2, 9))]
+    provider = ScriptedProvider(*steps)
+    h = make_harness(backbeat, clock, provider)
+    task = h.new_task(alice, max_run_cost_usd=0.10, max_output_tokens=1_000)
+    queued = h.run_now(alice, task)
+    assert run(h.work()) == 1
+    assert h.get(queued.id).status is RunStatus.REATTEMPTING
+    assert h.get(queued.id).cost_in_cents == 3.15
+    clock.advance(minutes=1)
+    assert run(h.work()) == 1
+    done = h.get(queued.id)
+    assert done.status is RunStatus.FAILED
+    assert done.error is not None
+    assert done.error["name"] == "BudgetExceeded"
+    # 3.15 cents before the retry and 3.15 in it: a third call could pass 10 cents. Counting
+    # only the retry's own spend, it would have made one more call.
+    assert len(provider.requests) == 3
+    assert done.cost_in_cents == 6.3

@@ -61,8 +61,10 @@ def mcp_harness(
         box=backbeat.box,
     )
 
-    async def servers(account_id: UUID, names: list[str]) -> Mapping[str, McpServer]:
-        return await asyncio.to_thread(backbeat.mcp_servers.usable, account_id, names)
+    async def servers(
+        account_id: UUID, names: list[str], scope: tuple[UUID, ...] | None
+    ) -> Mapping[str, McpServer]:
+        return await asyncio.to_thread(backbeat.mcp_servers.usable, account_id, names, scope)
 
     toolbox = McpToolbox(
         SdkMcpClient(timeout_seconds=mcp.get("timeout", 10.0), connect_timeout_seconds=10.0),
@@ -275,7 +277,7 @@ def test_the_wired_worker_masks_header_values_in_its_logs(
 
     async def lookup() -> Mapping[str, McpServer]:
         assert toolbox is not None
-        return await toolbox._servers(alice.account_id, ["charts", "other"])
+        return await toolbox._servers(alice.account_id, ["charts", "other"], None)
 
     found = asyncio.run(lookup())
     assert list(found) == ["charts"]

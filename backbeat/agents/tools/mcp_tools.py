@@ -134,7 +134,10 @@ def recorded_names(tool_calls: list[dict[str, Any]], tools: Sequence[Tool]) -> N
         call["name"] = real.get(call["name"], call["name"])
 
 
-ServerLookup = Callable[[UUID, list[str]], Awaitable[Mapping[str, McpServer]]]
+# (account, server names, the task's organization scope or None) → the servers it may use.
+ServerLookup = Callable[
+    [UUID, list[str], tuple[UUID, ...] | None], Awaitable[Mapping[str, McpServer]]
+]
 
 
 class McpToolbox:
@@ -146,8 +149,11 @@ class McpToolbox:
         self._servers = servers
         self._max_output_chars = max_output_chars
 
-    async def tools(self, account_id: UUID, names: Sequence[str]) -> dict[str, McpTool]:
-        """The tools `names` (`SERVER/tool`) for a run of the account's task, by real name.
+    async def tools(
+        self, account_id: UUID, names: Sequence[str], scope: tuple[UUID, ...] | None = None
+    ) -> dict[str, McpTool]:
+        """The tools `names` (`SERVER/tool`) for a run of the account's task, by real name;
+        `scope`: the organizations the task was made through (services.access), if any.
         Raises AttemptFailed when the run cannot have one of them (see the module)."""
         wanted: dict[str, list[str]] = {}
         for name in names:
@@ -155,7 +161,7 @@ class McpToolbox:
             if match is None:
                 raise ValueError(f"not an MCP tool name: {name!r}")
             wanted.setdefault(match["server"], []).append(match["tool"])
-        servers = await self._servers(account_id, list(wanted))
+        servers = await self._servers(account_id, list(wanted), scope)
         for server_name, tools in wanted.items():
             if server_name not in servers:
                 raise AttemptFailed(

@@ -11,7 +11,9 @@ not the API's JSON) is a ToolError the model sees, never a hung or failed run.
 
 from __future__ import annotations
 
+import asyncio
 import html
+import json
 import re
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -72,41 +74,56 @@ class HttpSearcher:
 
     async def search(self, query: str, count: int) -> list[SearchResult]:
         try:
-            # A client per search: a run makes a few, and nothing is left open between runs.
-            async with httpx.AsyncClient(
-                timeout=self._timeout,
-                transport=self._transport,
-                follow_redirects=False,
-                headers={"user-agent": USER_AGENT, "accept": "application/json"},
-            ) as client:
-                answer = await self._ask(client, query, count)
-        except httpx.TimeoutException:
+            # One deadline for the whole search (httpx's timeout is per read: a trickle of
+            # bytes would never trip it), and a client per search: nothing stays open.
+            async with (
+                asyncio.timeout(self._timeout),
+                httpx.AsyncClient(
+                    timeout=self._timeout,
+                    transport=self._transport,
+                    follow_redirects=False,
+                    headers={"user-agent": USER_AGENT, "accept": "application/json"},
+                ) as client,
+            ):
+                status, reason, raw = await self._ask(client, query, count)
+        except (TimeoutError, httpx.TimeoutException):
             raise ToolError(f"web search: {self.provider} did not answer in time") from None
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
             raise ToolError(f"web search: could not reach {self.provider} ({exc})") from None
-        if answer.status_code != 200:
-            reason = answer.reason_phrase or ""
-            raise ToolError(
-                f"web search: {self.provider} answered HTTP {answer.status_code} {reason}"
-            )
-        if len(answer.content) > MAX_ANSWER_BYTES:
+        if status != 200:
+            raise ToolError(f"web search: {self.provider} answered HTTP {status} {reason}".strip())
+        if raw is None:
             raise ToolError(f"web search: {self.provider}'s answer is too large")
         try:
-            body = answer.json()
+            body = json.loads(raw)
         except ValueError:
             raise ToolError(f"web search: {self.provider} did not answer with JSON") from None
         return _results(self.provider, body)[:count]
 
-    async def _ask(self, client: httpx.AsyncClient, query: str, count: int) -> httpx.Response:
+    async def _ask(
+        self, client: httpx.AsyncClient, query: str, count: int
+    ) -> tuple[int, str, bytes | None]:
+        """(status, reason, body; None when it passed MAX_ANSWER_BYTES: reading stops)."""
         if self.provider == "searxng":
-            return await client.get(self._url, params={"q": query, "format": "json"})
-        if self.provider == "brave":
+            request = client.build_request("GET", self._url, params={"q": query, "format": "json"})
+        elif self.provider == "brave":
             headers = {"x-subscription-token": self._key or ""}
             params = {"q": query, "count": str(count)}
-            return await client.get(self._url, params=params, headers=headers)
-        headers = {"authorization": f"Bearer {self._key}"}
-        payload = {"query": query, "max_results": count, "search_depth": "basic"}
-        return await client.post(self._url, json=payload, headers=headers)
+            request = client.build_request("GET", self._url, params=params, headers=headers)
+        else:
+            headers = {"authorization": f"Bearer {self._key}"}
+            payload = {"query": query, "max_results": count, "search_depth": "basic"}
+            request = client.build_request("POST", self._url, json=payload, headers=headers)
+        answer = await client.send(request, stream=True)
+        try:
+            body = bytearray()
+            async for chunk in answer.aiter_bytes():
+                body += chunk
+                if len(body) > MAX_ANSWER_BYTES:
+                    return answer.status_code, answer.reason_phrase, None
+            return answer.status_code, answer.reason_phrase, bytes(body)
+        finally:
+            await answer.aclose()
 
 
 def _results(provider: str, body: Any) -> list[SearchResult]:
