@@ -68,19 +68,20 @@ def backbeat_env(directory: Path, llama: LlamaServer, **extra: str) -> dict[str,
     )
 
 
-def run_task(server: Server, team: Team, prompt: str) -> dict[str, Any]:
-    """A task without a model, run now; the run once it ended."""
-    response = httpx.post(
-        f"{server.url}/api/tasks",
-        headers=team.headers,
-        json={
-            "title": "Weekly pulse",
-            "prompt": prompt,
-            "schedule": "0 9 * * 1",
-            "artist_account_id": team.artist_id,
-        },
-        timeout=10.0,
-    )
+def run_task(
+    server: Server, team: Team, prompt: str, tools: list[str] | None = None
+) -> dict[str, Any]:
+    """A task without a model (and with these tools, when given), run now; the run once it
+    ended."""
+    body: dict[str, Any] = {
+        "title": "Weekly pulse",
+        "prompt": prompt,
+        "schedule": "0 9 * * 1",
+        "artist_account_id": team.artist_id,
+    }
+    if tools is not None:
+        body["tools"] = tools
+    response = httpx.post(f"{server.url}/api/tasks", headers=team.headers, json=body, timeout=10.0)
     assert response.status_code == 200, response.text
     [task] = response.json()["tasks"]
     assert not task.get("model"), task
@@ -177,7 +178,11 @@ def test_the_tool_loop_is_answered_by_the_function_calling_server(
     env = backbeat_env(workdir / "calling", calling, BACKBEAT_MAX_TURNS="2")
     team = make_team(env, organization=False)
     with serving(env, workdir / "calling") as server:
-        run = run_task(server, team, "Read the artist profile with read_artist_profile.")
+        # Only that tool: llama.cpp's grammar for fetch_web_page's 2,048-character `url`
+        # overflows its parser and the server crashes (an upstream bug), should the model
+        # pick that tool on its second turn; the tool loop is what this test is about.
+        prompt = "Read the artist profile with read_artist_profile."
+        run = run_task(server, team, prompt, tools=["read_artist_profile"])
 
     detail = explain(run, server, calling)
     assert run["attemptCount"] == 1, detail
