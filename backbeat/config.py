@@ -200,6 +200,41 @@ class Settings(BaseSettings):
     mcp_max_output_chars: int = Field(
         20_000, ge=100, description="The most of one MCP tool call's output the model gets."
     )
+    worker_listen: bool = Field(
+        True,
+        description="On PostgreSQL a worker LISTENs for new runs (off: it only polls; for a "
+        "pooler in transaction mode, which cannot hold a LISTEN).",
+    )
+
+    # Each worker process keeps these per provider (backbeat/agents/limits.py); unset: no
+    # limit of its own, only what the provider's rate-limit headers and 429s say.
+    anthropic_max_concurrency: int | None = Field(
+        None, ge=1, description="Calls to Anthropic in flight at once, per worker process."
+    )
+    anthropic_requests_per_minute: float | None = Field(
+        None, gt=0, description="Requests to Anthropic per minute, per worker process."
+    )
+    anthropic_tokens_per_minute: float | None = Field(
+        None, gt=0, description="Tokens (input + output) per minute to Anthropic, per worker."
+    )
+    openai_max_concurrency: int | None = Field(
+        None, ge=1, description="Calls to OpenAI in flight at once, per worker process."
+    )
+    openai_requests_per_minute: float | None = Field(
+        None, gt=0, description="Requests to OpenAI per minute, per worker process."
+    )
+    openai_tokens_per_minute: float | None = Field(
+        None, gt=0, description="Tokens (input + output) per minute to OpenAI, per worker."
+    )
+    compatible_max_concurrency: int | None = Field(
+        None, ge=1, description="Calls to the OpenAI-compatible endpoint at once, per worker."
+    )
+    compatible_requests_per_minute: float | None = Field(
+        None, gt=0, description="Requests to the OpenAI-compatible endpoint per minute, per worker."
+    )
+    compatible_tokens_per_minute: float | None = Field(
+        None, gt=0, description="Tokens per minute to the OpenAI-compatible endpoint, per worker."
+    )
 
     @field_validator("cors_origins", mode="before")
     @classmethod

@@ -106,6 +106,7 @@ def build_worker(backbeat: Backbeat, *, worker_id: str | None = None) -> Worker:
     from backbeat.agents.tools.search import searcher_from_settings, web_search_tool
     from backbeat.agents.tools.web import HttpFetcher
     from backbeat.services.worker import WorkQueue
+    from backbeat.store.wakeups import listener_for
     from backbeat.worker.db import in_thread
     from backbeat.worker.executor import Executor
     from backbeat.worker.loop import Worker
@@ -155,7 +156,7 @@ def build_worker(backbeat: Backbeat, *, worker_id: str | None = None) -> Worker:
     )
     executor = Executor(
         queue,
-        Providers(settings),
+        Providers(settings, limited=True),
         settings,
         backbeat.clock,
         tools=TOOLS if searcher is None else (*TOOLS, web_search_tool(searcher)),
@@ -192,6 +193,8 @@ def build_worker(backbeat: Backbeat, *, worker_id: str | None = None) -> Worker:
         shutdown_grace_seconds=settings.shutdown_grace_seconds,
         database_threads=settings.db_pool_size,
         outbox_poll_seconds=settings.outbox_poll_seconds,
+        # On PostgreSQL, woken by runs queued in any process (store/wakeups.py).
+        wakeups=listener_for(backbeat.engine) if settings.worker_listen else None,
     )
     backbeat.runs_queued.subscribe(worker.notify)
     return worker

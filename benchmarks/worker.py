@@ -11,10 +11,21 @@ Run from the repository root:
     .venv/bin/python benchmarks/worker.py --parts burst      # SQLite burst only, about 7 min
     .venv/bin/python benchmarks/worker.py --parts throughput --model instant --workers 1 2 4
     .venv/bin/python benchmarks/worker.py --parts throughput --model slow --concurrency 20
+    .venv/bin/python benchmarks/worker.py --parts wakeup     # queued → executing, about 1 min
+    .venv/bin/python benchmarks/worker.py --parts ratelimit  # the 09:00 burst, about 6 min
 
 `--parts claims` (benchmarks/claim_cost.py says how): per database, the median time of one
 claim (the worker's own WorkQueue.claim) with 10, 1,000 and 10,000 runs waiting, the ratio of
 the largest to the smallest, and the claim query's plan at each level.
+
+`--parts wakeup` (benchmarks/wakeup.py says how): PostgreSQL, queued → executing latency
+(p50, p99) of runs queued one at a time for one idle worker, with the poll at `--poll` (1 s),
+its LISTEN off, then on, in the same run.
+
+`--parts ratelimit` (benchmarks/ratelimit.py says how): PostgreSQL, `--ratelimit-runs`
+(10,000) runs due at once drained by one worker with many slots against a fake model server
+that enforces requests and tokens per minute: drain time against the time the limit allows,
+failed runs and 429s.
 
 `--parts burst`: SQLite, the embedded default. `--burst-runs` (2,000) runs due at one
 instant, drained by one `backbeat worker` with the default settings (concurrency 10, poll
@@ -102,6 +113,8 @@ from pathlib import Path
 from typing import Any
 
 import claim_cost
+import ratelimit
+import wakeup
 from backbeat.config import Settings
 from backbeat.wiring import build
 from common import (
@@ -133,7 +146,7 @@ READY_LINE = "timed worker: loop running"
 RESET_LINE = "timed worker: measurements reset"
 STARTUP_TIMEOUT = 120.0  # W interpreters importing the app at once, on a busy machine
 STOP_TIMEOUT = 60.0
-PARTS = ("claims", "burst", "throughput")
+PARTS = ("claims", "burst", "throughput", "wakeup", "ratelimit")
 STEPS = ("claim", "context", "model", "finish")
 DB_STEPS = ("claim", "context", "finish")
 
@@ -855,7 +868,9 @@ def main() -> None:
         default=list(PARTS),
         help="claims: one claim's cost against the runs waiting (SQLite and PostgreSQL); "
         "burst: SQLite, a burst drained by one worker with the default settings; "
-        "throughput: the PostgreSQL cases above (default: all three)",
+        "throughput: the PostgreSQL cases above; "
+        "wakeup: queued → executing with and without LISTEN/NOTIFY; "
+        "ratelimit: the 09:00 burst against a rate-limited provider (default: all)",
     )
     parser.add_argument(
         "--claim-levels",
@@ -869,6 +884,30 @@ def main() -> None:
     )
     parser.add_argument(
         "--burst-runs", type=int, default=2000, help="burst: runs due at once (default 2000)"
+    )
+    parser.add_argument(
+        "--wakeup-runs", type=int, default=300, help="wakeup: runs queued (default 300)"
+    )
+    parser.add_argument("--ratelimit-runs", type=int, default=10_000, help="ratelimit: runs")
+    parser.add_argument("--ratelimit-slots", type=int, default=200, help="ratelimit: slots")
+    parser.add_argument(
+        "--ratelimit-delay", type=float, default=1.0, help="ratelimit: model seconds (1)"
+    )
+    parser.add_argument(
+        "--ratelimit-rpm", type=float, default=1800, help="ratelimit: requests a minute (1800)"
+    )
+    parser.add_argument(
+        "--ratelimit-tpm",
+        type=float,
+        default=3_000_000,
+        help="ratelimit: tokens a minute (3,000,000)",
+    )
+    parser.add_argument(
+        "--ratelimit-modes",
+        nargs="+",
+        choices=ratelimit.MODES,
+        default=["settings"],
+        help="ratelimit: where the worker's limits come from (settings; headers: none set)",
     )
     parser.add_argument(
         "--quick",
@@ -889,7 +928,21 @@ def main() -> None:
             claim_cost.report(result)
             claims.append(result)
     outcomes: list[Outcome] = []
+    wakeups: list[wakeup.Mode] = []
+    bursts: list[ratelimit.Outcome] = []
     with tempfile.TemporaryDirectory(prefix="bench-worker-") as logs:
+        if "ratelimit" in args.parts:
+            limit = ratelimit.Limit(
+                args.ratelimit_runs,
+                args.ratelimit_slots,
+                args.ratelimit_delay,
+                args.ratelimit_rpm,
+                args.ratelimit_tpm,
+            )
+            bursts = ratelimit.measure(limit, args.ratelimit_modes, Path(logs))
+        if "wakeup" in args.parts:
+            wakeups = wakeup.measure(args.wakeup_runs, args.poll, Path(logs))
+            wakeup.report(wakeups, args.poll)
         for kind in ("sqlite", "postgresql"):
             chosen = [case for case in cases(args) if case.database == kind]
             if chosen:
@@ -897,6 +950,10 @@ def main() -> None:
     print(f"\n## Summary (took {time.perf_counter() - started:.0f}s)\n")
     if claims:
         print(claim_cost.markdown(claims) + "\n")
+    if wakeups:
+        print(wakeup.markdown(wakeups) + "\n")
+    if bursts:
+        print(ratelimit.markdown(bursts) + "\n")
     if outcomes:
         print(markdown(outcomes, options))
     if any(outcome.problems for outcome in outcomes):

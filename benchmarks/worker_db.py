@@ -17,7 +17,7 @@ from backbeat.domain.models import Task
 from backbeat.domain.runs import FINAL_STATUSES, Trigger
 from backbeat.services.tasks import TaskDraft
 from backbeat.store.engine import make_engine
-from backbeat.store.tables import attempts, deliveries, runs
+from backbeat.store.tables import attempts, deliveries, delivery_tries, runs
 from backbeat.store.tables import tasks as tasks_table
 from backbeat.wiring import Backbeat, run_defaults
 from common import Tenant
@@ -40,9 +40,9 @@ def empty_work(url: str) -> None:
     the indexes the claim query reads). Only while no worker runs."""
     with engine_for(url) as engine, engine.begin() as connection:
         if engine.dialect.name == "postgresql":
-            connection.execute(text("TRUNCATE attempts, deliveries, runs, tasks"))
+            connection.execute(text("TRUNCATE attempts, delivery_tries, deliveries, runs, tasks"))
             return
-        for table in (attempts, deliveries, runs, tasks_table):
+        for table in (attempts, delivery_tries, deliveries, runs, tasks_table):
             connection.execute(delete(table))
 
 

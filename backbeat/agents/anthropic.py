@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,10 +22,12 @@ from backbeat.agents.base import (
     Message,
     ModelReply,
     ModelRequest,
+    RateLimited,
     StopReason,
     ToolCall,
     Usage,
     UserMessage,
+    rate_limit_headers,
 )
 from backbeat.domain.failures import AttemptFailed, FailureKind
 
@@ -64,13 +67,15 @@ class AnthropicProvider:
             ]
         try:
             async with asyncio.timeout(request.timeout_seconds):
-                message = await self._client.messages.create(
+                # The raw response, for its rate-limit headers (the limiter reads them).
+                raw = await self._client.messages.with_raw_response.create(
                     model=request.model,
                     max_tokens=request.max_output_tokens,
                     messages=to_anthropic_messages(request.messages),  # type: ignore[arg-type]
                     timeout=request.timeout_seconds,
                     **kwargs,
                 )
+                message = await raw.parse()
         except TimeoutError:
             raise AttemptFailed(
                 FailureKind.TIMEOUT,
@@ -82,7 +87,7 @@ class AnthropicProvider:
         try:
             if not isinstance(message, AnthropicMessage):
                 raise TypeError(type(message).__name__)
-            return from_anthropic_message(message)
+            reply = from_anthropic_message(message)
         except (AttributeError, TypeError, ValueError) as exc:
             # A 200 that is not a Messages API answer: a proxy's page, a wrong base URL.
             hint = " (check BACKBEAT_ANTHROPIC_BASE_URL)" if self._custom_url else ""
@@ -91,6 +96,8 @@ class AnthropicProvider:
                 f"Unexpected answer from Anthropic: not a Messages API response{hint}",
                 name="UnexpectedResponse",
             ) from exc
+        limits = rate_limit_headers(raw.headers)
+        return replace(reply, limit_headers=limits) if limits else reply
 
     async def aclose(self) -> None:
         await self._client.close()
@@ -203,11 +210,11 @@ def failure_for_status(
     """
     detail = redact(provider_message, api_key)[:_MAX_MESSAGE]
     if status == 429:
-        return AttemptFailed(
-            FailureKind.RATE_LIMITED,
+        return RateLimited(
             f"Rate limited by {provider} (429): {detail}",
             name=name,
             retry_after=retry_after_from_headers(headers),
+            limit_headers=rate_limit_headers(headers),
         )
     if status in (401, 403):
         return AttemptFailed(

@@ -9,8 +9,12 @@ it turn by turn.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, Literal, Protocol
+
+from backbeat.domain.failures import AttemptFailed, FailureKind
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +93,38 @@ class ModelReply:
     # The model the server says answered (`model` in its reply): a gateway or a local server
     # may serve another model than the one asked for. None when the reply did not say.
     model: str | None = None
+    # The provider's rate-limit headers on this answer (`rate_limit_headers`), for the limiter
+    # in front of the provider (agents/limits.py). Empty when the answer carried none.
+    limit_headers: Mapping[str, str] = field(default_factory=dict)
+
+
+_LIMIT_PREFIXES = ("anthropic-ratelimit-", "x-ratelimit-", "retry-after")
+
+
+def rate_limit_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """The rate-limit headers of an answer (Anthropic's `anthropic-ratelimit-*`, OpenAI's
+    `x-ratelimit-*`, `retry-after` and `retry-after-ms`), names in lower case."""
+    return {
+        name.lower(): value
+        for name, value in headers.items()
+        if name.lower().startswith(_LIMIT_PREFIXES)
+    }
+
+
+class RateLimited(AttemptFailed):
+    """A 429: an AttemptFailed of kind RATE_LIMITED that also carries the answer's rate-limit
+    headers, so the limiter in front of the provider can hold the next calls back."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        name: str | None = None,
+        retry_after: timedelta | None = None,
+        limit_headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(FailureKind.RATE_LIMITED, message, name=name, retry_after=retry_after)
+        self.limit_headers: Mapping[str, str] = dict(limit_headers or {})
 
 
 class ModelProvider(Protocol):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from dataclasses import replace
 from typing import Any, Literal
 
 import openai
@@ -25,6 +26,7 @@ from backbeat.agents.base import (
     ToolResultsMessage,
     Usage,
     UserMessage,
+    rate_limit_headers,
 )
 from backbeat.domain.failures import AttemptFailed, FailureKind
 
@@ -92,12 +94,14 @@ class OpenAIProvider:
             kwargs["max_tokens"] = request.max_output_tokens
         try:
             async with asyncio.timeout(request.timeout_seconds):
-                completion = await self._client.chat.completions.create(
+                # The raw response, for its rate-limit headers (the limiter reads them).
+                raw = await self._client.chat.completions.with_raw_response.create(
                     model=request.model,
                     messages=to_openai_messages(request.system, request.messages),  # type: ignore[arg-type]
                     timeout=request.timeout_seconds,
                     **kwargs,
                 )
+                completion = raw.parse()
         except TimeoutError:
             raise AttemptFailed(
                 FailureKind.TIMEOUT,
@@ -109,7 +113,7 @@ class OpenAIProvider:
         try:
             if not isinstance(completion, ChatCompletion):
                 raise TypeError(type(completion).__name__)
-            return self._reply(completion)
+            reply = self._reply(completion)
         except (AttributeError, TypeError, ValueError) as exc:
             # A 200 that is not a Chat Completions answer: a proxy's page, a wrong base URL.
             raise AttemptFailed(
@@ -118,6 +122,8 @@ class OpenAIProvider:
                 + self._url_hint,
                 name="UnexpectedResponse",
             ) from exc
+        limits = rate_limit_headers(raw.headers)
+        return replace(reply, limit_headers=limits) if limits else reply
 
     async def aclose(self) -> None:
         await self._client.close()

@@ -127,13 +127,19 @@ class Providers:
     """The configured providers, each created on first use and then shared; aclose() at exit.
 
     `preset` puts ready-made providers (a fake, say) in place of the real ones; `resolve`
-    still follows the settings.
+    still follows the settings. With `limited` (a worker's), each provider made here is kept
+    within its concurrency and rate limits (agents/limits.py).
     """
 
     def __init__(
-        self, settings: Settings, *, preset: Mapping[ProviderName, ModelProvider] | None = None
+        self,
+        settings: Settings,
+        *,
+        preset: Mapping[ProviderName, ModelProvider] | None = None,
+        limited: bool = False,
     ) -> None:
         self._settings = settings
+        self._limited = limited
         self._providers: dict[ProviderName, ModelProvider] = dict(preset or {})
         self._lock = threading.Lock()
 
@@ -145,6 +151,12 @@ class Providers:
             provider = self._providers.get(route.provider_name)
             if provider is None:
                 provider = self._create(route.provider_name)
+                if self._limited:
+                    from backbeat.agents.limits import LimitedProvider, Limiter, limits_for
+
+                    limits = limits_for(self._settings, route.provider_name)
+                    limiter = Limiter(limits, name=route.provider_name)
+                    provider = LimitedProvider(provider, limiter)
                 self._providers[route.provider_name] = provider
             return provider
 

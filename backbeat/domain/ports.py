@@ -11,7 +11,7 @@ Contracts (checked by tests/contract on SQLite and PostgreSQL):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Protocol, Self
@@ -339,6 +339,18 @@ class UnitOfWork(Protocol):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None: ...
+
+
+class Wakeups(Protocol):
+    """Tells a worker that runs were queued in another process (on PostgreSQL the store's
+    LISTEN on the channel that run-creating transactions NOTIFY on commit): it looks at the
+    queue at once instead of at its next poll. Best effort: the poll stays the safety net."""
+
+    def start(self, wake: Callable[[], None]) -> None:
+        """Call `wake` (from any thread) whenever runs may be waiting."""
+        ...
+
+    def stop(self) -> None: ...
 
 
 class SecretBox(Protocol):

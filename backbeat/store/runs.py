@@ -15,6 +15,7 @@ from backbeat.domain.errors import InvalidInput
 from backbeat.domain.models import Attempt, Run
 from backbeat.domain.runs import AttemptStatus, RunStatus, Trigger
 from backbeat.store.tables import attempts, runs
+from backbeat.store.wakeups import announce_runs
 
 # What listings carry: everything but the heavy payload, output and error.
 _LIGHT = [c for c in runs.c if c.name not in ("payload", "output", "error")]
@@ -198,7 +199,10 @@ class SqlRunRepository:
             # RETURNING, not rowcount: psycopg reports -1 for an INSERT's rowcount here.
             .returning(runs.c.id)
         )
-        return self._db.execute(statement).first() is not None
+        added = self._db.execute(statement).first() is not None
+        if added:
+            announce_runs(self._db)  # delivered on commit (store/wakeups.py)
+        return added
 
     def add_many(self, new_runs: Sequence[Run]) -> set[str]:
         if not new_runs:
@@ -211,7 +215,10 @@ class SqlRunRepository:
         self._db.execute(
             self._insert().on_conflict_do_nothing(), [run_values(run) for run in new_runs]
         )
-        return self._existing(ids) - before
+        added = self._existing(ids) - before
+        if added:
+            announce_runs(self._db)  # once per batch, delivered on commit (store/wakeups.py)
+        return added
 
     def _existing(self, ids: list[str]) -> set[str]:
         if self._db.dialect.name == "postgresql":

@@ -29,6 +29,7 @@ from backbeat.domain.models import Attempt, Run
 from backbeat.domain.runs import CLAIMABLE_STATUSES, AttemptStatus, QueueDepth, RunStatus
 from backbeat.store.runs import attempt_from_row, run_from_row, run_values
 from backbeat.store.tables import attempts, runs
+from backbeat.store.wakeups import announce_runs
 
 _CLAIMABLE = sorted(status.value for status in CLAIMABLE_STATUSES)  # QUEUED, REATTEMPTING
 _EXECUTING = RunStatus.EXECUTING.value
@@ -133,6 +134,14 @@ class SqlWorkRepository:
             raise ConcurrentChange(
                 f"another run with the key {run.concurrency_key} started first"
             ) from None
+        if (
+            run.status in CLAIMABLE_STATUSES
+            and run.available_at is not None
+            and run.available_at <= run.updated_at
+        ):
+            # Claimable at once (a run handed back): wake the listening workers on commit. A
+            # retry that waits first is found by the poll (store/wakeups.py).
+            announce_runs(self._db)
 
     def add_attempt(self, attempt: Attempt) -> None:
         self._db.execute(insert(attempts).values(**_attempt_values(attempt)))

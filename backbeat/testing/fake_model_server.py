@@ -8,12 +8,14 @@ from __future__ import annotations
 import itertools
 import json
 import threading
+import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Self
 
+from backbeat.testing.fake_model_limits import Limits, RateLimit, input_tokens
 from backbeat.testing.fake_model_script import (
     Answer,
     Api,
@@ -29,7 +31,12 @@ from backbeat.testing.fake_model_script import (
     echo,
     item_from_json,
 )
-from backbeat.testing.fake_model_wire import anthropic_message, error_body, openai_completion
+from backbeat.testing.fake_model_wire import (
+    anthropic_message,
+    error_body,
+    openai_completion,
+    usage_of,
+)
 
 
 class FakeModelServer:
@@ -42,8 +49,13 @@ class FakeModelServer:
         *,
         delay: float = 0.0,
         max_recorded: int | None = None,
+        limit: RateLimit | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """`clock` (seconds) is the rate limits' time: a test may run it faster."""
         self.delay = delay
+        self._clock = clock
+        self._limits: Limits | None = None if limit is None else Limits(limit, clock)
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._queues: dict[str | None, deque[ScriptItem]] = {}
@@ -125,6 +137,28 @@ class FakeModelServer:
             self._standing.clear()
             self._requests.clear()
 
+    def rate_limit(self, limit: RateLimit | None) -> None:
+        """Enforce these rate limits from now on (fresh, full buckets), or none (None)."""
+        with self._lock:
+            self._limits = None if limit is None else Limits(limit, self._clock)
+
+    @property
+    def rate_limited(self) -> int:
+        """Requests answered 429 by the rate limits (not scripted 429s)."""
+        return self.limit_stats()["rate_limited"]
+
+    def limit_stats(self) -> dict[str, int]:
+        """Requests refused (429) and let in by the rate limits, and the tokens charged."""
+        with self._lock:
+            limits = self._limits
+            if limits is None:
+                return {"rate_limited": 0, "admitted": 0, "tokens": 0}
+            return {
+                "rate_limited": limits.refused,
+                "admitted": limits.admitted,
+                "tokens": limits.tokens,
+            }
+
     @property
     def pending(self) -> int:
         """Scripted items not used yet."""
@@ -140,6 +174,27 @@ class FakeModelServer:
         return [r for r in self.requests if r.model == model]
 
     # Serving (called on the handler threads).
+
+    def _admit(self, request: RecordedRequest) -> tuple[float | None, dict[str, str]]:
+        """(None or the seconds to wait before a retry: a 429, the rate-limit headers)."""
+        with self._lock:
+            if self._limits is None:
+                return None, {}
+            wait = self._limits.admit(request.api, input_tokens(request))
+            return wait, self._limits.headers(request.api, wait)
+
+    def _paid(self, request: RecordedRequest, reply: Reply) -> dict[str, str]:
+        """Charge an answer's output (and any input beyond the estimate): its headers."""
+        with self._lock:
+            if self._limits is None:
+                return {}
+            used_in, used_out = usage_of(request, reply)
+            self._limits.pay(request.api, used_out + used_in - input_tokens(request))
+            return self._limits.headers(request.api)
+
+    def _limit_headers(self, api: Api) -> dict[str, str]:
+        with self._lock:
+            return {} if self._limits is None else self._limits.headers(api)
 
     def _decide(self, request: RecordedRequest) -> tuple[float, Answer]:
         wait = self.delay
@@ -190,6 +245,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(200, {"ok": True})
         elif path == "/_control/requests":
             self._send_json(200, [r.to_json() for r in fake.requests])
+        elif path == "/_control/limits":
+            self._send_json(200, fake.limit_stats())
         else:
             self._send_json(404, {"error": {"type": "not_found_error", "message": path}})
 
@@ -220,26 +277,34 @@ class _Handler(BaseHTTPRequestHandler):
         headers = {name.lower(): value for name, value in self.headers.items()}
         request = RecordedRequest(api=api, path=path, headers=headers, body=body)
         fake = self.server.fake
+        refused, limits = fake._admit(request)
+        if refused is not None:
+            message = "Rate limit exceeded (the fake model server's limits)"
+            self._send_json(429, error_body(api, 429, message, None), limits)
+            return
         wait, answer = fake._decide(request)
         fake._sleep(wait)
         if isinstance(answer, Disconnect):
             self.close_connection = True
             return
         if isinstance(answer, ErrorReply):
-            self._send_error_reply(api, answer)
+            self._send_error_reply(api, answer, fake._limit_headers(api))
             return
         if isinstance(answer, RawReply):
             self._send_raw(answer.status, answer.body, answer.headers)
             return
         reply = answer.as_reply() if isinstance(answer, ToolCallReply) else answer
         number = fake._next_id()
+        limits = fake._paid(request, reply)
         if api == "anthropic":
-            self._send_json(200, anthropic_message(request, reply, number))
+            self._send_json(200, anthropic_message(request, reply, number), limits)
         else:
-            self._send_json(200, openai_completion(request, reply, number))
+            self._send_json(200, openai_completion(request, reply, number), limits)
 
-    def _send_error_reply(self, api: Api, error: ErrorReply) -> None:
-        headers = dict(error.headers)
+    def _send_error_reply(
+        self, api: Api, error: ErrorReply, limits: Mapping[str, str] | None = None
+    ) -> None:
+        headers = {**(limits or {}), **error.headers}
         if error.retry_after is not None:
             value = error.retry_after
             headers["retry-after"] = value if isinstance(value, str) else f"{value:g}"
@@ -272,6 +337,12 @@ class _Handler(BaseHTTPRequestHandler):
                 fake.always(item, model=body.get("model"))
             elif path == "/_control/reset":
                 fake.reset()
+            elif path == "/_control/limits":
+                rpm, tpm = body.get("requests_per_minute"), body.get("tokens_per_minute")
+                if rpm is None and tpm is None:
+                    fake.rate_limit(None)
+                else:
+                    fake.rate_limit(RateLimit(rpm and float(rpm), tpm and float(tpm)))
             else:
                 self._send_json(404, {"error": {"type": "not_found_error", "message": path}})
                 return

@@ -30,6 +30,11 @@ def _output_tokens(reply: Reply) -> int:
     return _estimate(reply.text) + (_estimate(calls) if calls else 0)
 
 
+def usage_of(request: RecordedRequest, reply: Reply) -> tuple[int, int]:
+    """The (input, output) tokens the answer to `request` reports."""
+    return _input_tokens(request, reply), _output_tokens(reply)
+
+
 def anthropic_message(request: RecordedRequest, reply: Reply, number: int) -> dict[str, Any]:
     content: list[dict[str, Any]] = []
     if reply.text:

@@ -38,6 +38,15 @@ of stdout, then serves until SIGINT/SIGTERM. Another process scripts it over HTT
 `POST /_control/always` with `{"model": null, "item": {...}}`, `POST /_control/reset`,
 and `GET /_control/requests`. `GET /health` answers `{"ok": true}`.
 
+Rate limits, as the providers keep them (backbeat.testing.fake_model_limits): with
+`FakeModelServer(limit=RateLimit(requests_per_minute=600, tokens_per_minute=100_000))`,
+`server.rate_limit(...)`, `POST /_control/limits` with `{"requests_per_minute": 600,
+"tokens_per_minute": null}` or `--requests-per-minute`/`--tokens-per-minute`, each API has
+buckets that hold a minute's worth and refill continuously; a request over them gets a 429
+with `retry-after`, and every answer carries the API's rate-limit headers. `GET
+/_control/limits` (`server.limit_stats()`) says how many requests the limits refused
+(`rate_limited`, also `server.rate_limited`) and let in (`admitted`), and the tokens counted.
+
 For benchmarks, `FakeModelServer(max_recorded=0)` (`--record 0`) keeps no requests and
 answers at once: the cost per call is one small JSON parse and one small JSON dump.
 """
@@ -54,6 +63,7 @@ from types import FrameType
 # The public import path (tests and benchmarks import these from here); the parts live in
 # fake_model_script (what a test scripts and what the server saw), fake_model_wire (the APIs'
 # JSON shapes) and fake_model_server (the HTTP server).
+from backbeat.testing.fake_model_limits import RateLimit
 from backbeat.testing.fake_model_script import (
     Answer,
     Api,
@@ -79,6 +89,7 @@ __all__ = [
     "Disconnect",
     "ErrorReply",
     "FakeModelServer",
+    "RateLimit",
     "RawReply",
     "RecordedRequest",
     "Reply",
@@ -110,9 +121,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=1000,
         help="keep the last N requests for GET /_control/requests (0: none)",
     )
+    parser.add_argument("--requests-per-minute", type=float, default=None, help="rate limit")
+    parser.add_argument("--tokens-per-minute", type=float, default=None, help="rate limit")
     args = parser.parse_args(argv)
 
-    server = FakeModelServer(args.host, args.port, delay=args.delay, max_recorded=args.record)
+    limit = None
+    if args.requests_per_minute is not None or args.tokens_per_minute is not None:
+        limit = RateLimit(args.requests_per_minute, args.tokens_per_minute)
+    server = FakeModelServer(
+        args.host, args.port, delay=args.delay, max_recorded=args.record, limit=limit
+    )
     if args.reply is not None:
         server.always(Reply(args.reply))
     stop = threading.Event()

@@ -21,6 +21,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 from backbeat.domain import backoff
 from backbeat.domain.errors import DatabaseUnavailable
+from backbeat.domain.models import Run
+from backbeat.domain.ports import Wakeups
+from backbeat.domain.runs import RunStatus
 from backbeat.services.worker import Claim, Outcome, WorkQueue
 from backbeat.worker.executor import Executor
 from backbeat.worker.outbox import OutboxSender
@@ -47,12 +50,15 @@ class Worker:
         shutdown_grace_seconds: float = 30.0,
         database_threads: int = 5,
         outbox_poll_seconds: float = 5.0,
+        wakeups: Wakeups | None = None,
     ) -> None:
         self._queue = queue
         self._executor = executor
         self.worker_id = worker_id or new_worker_id()
         self._concurrency = concurrency
         self._poll = poll_seconds
+        # Runs queued by other processes (PostgreSQL's LISTEN): look at once, not at the poll.
+        self._wakeups = wakeups
         self._grace = shutdown_grace_seconds
         # As many threads for database steps as the pool has connections: more would make
         # the pool open (and close again) extra connections all the time.
@@ -115,6 +121,8 @@ class Worker:
         renewer = asyncio.create_task(self._renew_leases())
         failures = 0
         try:
+            if self._wakeups is not None:
+                self._wakeups.start(self.notify)
             while not self._stopping:
                 try:
                     await self.step()
@@ -130,6 +138,8 @@ class Worker:
                 await self._nap(delay)
         finally:
             renewer.cancel()
+            if self._wakeups is not None:
+                await asyncio.to_thread(self._wakeups.stop)
             await self._drain()
             await self._executor.aclose()
             log.info("worker stopped", extra={"event": "worker.stopped", "worker": self.worker_id})
@@ -139,7 +149,9 @@ class Worker:
         free slots."""
         now = time.monotonic()
         if self._queue.reap_due(now):
-            await asyncio.to_thread(self._queue.reap, 100, list(self._running))
+            reaped = await asyncio.to_thread(self._queue.reap, 100, list(self._running))
+            for run in reaped:
+                self._wake_when_available(run)
         if now >= self._next_outbox and not self._stopping and self._outbox_idle():
             self._next_outbox = now + self._outbox_poll
             self._outbox_task = asyncio.create_task(self._outbox_step(), name="outbox")
@@ -189,7 +201,7 @@ class Worker:
         False when it was not recorded (the attempt no longer held the run)."""
         for attempt in range(1, FINISH_TRIES + 1):
             try:
-                return await asyncio.to_thread(self._queue.finish, claim, outcome) is not None
+                run = await asyncio.to_thread(self._queue.finish, claim, outcome)
             except DatabaseUnavailable as exc:
                 log.warning(
                     "could not record the outcome; retrying",
@@ -200,11 +212,24 @@ class Worker:
                     },
                 )
                 await asyncio.sleep(backoff.delay(attempt))
+                continue
+            if run is not None:
+                self._wake_when_available(run)
+            return run is not None
         log.error(
             "gave up recording the outcome; the lease will expire and the run be retried",
             extra={"event": "run.record_failed", "run_id": claim.run.id},
         )
         return False
+
+    def _wake_when_available(self, run: Run) -> None:
+        """A retry that waits first is announced to no one when its wait is over: this worker,
+        which scheduled it, looks again then (other workers find it at their next poll)."""
+        if run.status is not RunStatus.REATTEMPTING or run.available_at is None:
+            return
+        wait = (run.available_at - run.updated_at).total_seconds()
+        if wait > 0 and self._loop is not None and self._wake is not None:
+            self._loop.call_later(wait, self._wake.set)
 
     async def _renew_leases(self) -> None:
         interval = self._queue.lease.total_seconds() / 3
