@@ -13,6 +13,7 @@ import os
 import shutil
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -110,30 +111,38 @@ def make_account(env: dict[str, str]) -> tuple[str, str, str]:
         return owner["id"], artist.result()["id"], key.result()["key"]
 
 
-@pytest.fixture
-def site(tmp_path: Path) -> Iterator[Site]:
+@contextmanager
+def open_site(tmp_path: Path, **settings: str) -> Iterator[Site]:
     """`python -m backbeat serve` on a SQLite file, its Anthropic provider pointed at a fake
-    model server, send_email at a local SMTP server; stopped (SIGINT) afterwards."""
+    model server, send_email at a local SMTP server, and `settings` on top; stopped (SIGINT)
+    afterwards."""
     with (
         FakeModelServer() as models,
         LocalSmtpServer() as smtp,
         serve_page(PAGE_PATH, PAGE_HTML) as news_url,
     ):
-        env = clean_env(
-            BACKBEAT_DATABASE_URL=f"sqlite:///{tmp_path / 'backbeat.db'}",
-            BACKBEAT_CLOCK_START=CLOCK_START,
-            BACKBEAT_ANTHROPIC_API_KEY="sk-test",
-            BACKBEAT_ANTHROPIC_BASE_URL=models.url_anthropic,
-            BACKBEAT_WORKER_POLL_SECONDS="0.2",
-            BACKBEAT_FETCH_ALLOW_PRIVATE="true",
-            BACKBEAT_SMTP_HOST="127.0.0.1",
-            BACKBEAT_SMTP_PORT=str(smtp.port),
-            BACKBEAT_SMTP_FROM=SENDER,
-            BACKBEAT_SMTP_STARTTLS="false",
-        )
+        defaults = {
+            "BACKBEAT_DATABASE_URL": f"sqlite:///{tmp_path / 'backbeat.db'}",
+            "BACKBEAT_CLOCK_START": CLOCK_START,
+            "BACKBEAT_ANTHROPIC_API_KEY": "sk-test",
+            "BACKBEAT_ANTHROPIC_BASE_URL": models.url_anthropic,
+            "BACKBEAT_WORKER_POLL_SECONDS": "0.2",
+            "BACKBEAT_FETCH_ALLOW_PRIVATE": "true",
+            "BACKBEAT_SMTP_HOST": "127.0.0.1",
+            "BACKBEAT_SMTP_PORT": str(smtp.port),
+            "BACKBEAT_SMTP_FROM": SENDER,
+            "BACKBEAT_SMTP_STARTTLS": "false",
+        }
+        env = clean_env(**{**defaults, **settings})
         account_id, artist_id, key = make_account(env)
         with serving(env, tmp_path) as server:
             yield Site(server, models, smtp, news_url, account_id, artist_id, key)
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Iterator[Site]:
+    with open_site(tmp_path) as found:
+        yield found
 
 
 # --- The browser -----------------------------------------------------------------------------

@@ -19,20 +19,10 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
-from backbeat.testing.fake_models import FakeModelServer, Reply
-from tests.acceptance.conftest import serving
-from tests.browser.conftest import (
-    CLOCK_START,
-    PAGE_HTML,
-    PAGE_PATH,
-    SENDER,
-    Site,
-    Tab,
-    make_account,
-)
+from backbeat.testing.fake_models import Reply
+from tests.browser.conftest import Site, Tab
+from tests.browser.conftest import open_site as serving_site
 from tests.browser.test_dashboard_flow import RUN_TIMEOUT_MS, api, assert_no_problems, explained
-from tests.processes import clean_env
-from tests.tools.helpers import LocalSmtpServer, serve_page
 from tests.webhook_receiver import Receiver
 
 pytestmark = pytest.mark.slow(seconds=20)
@@ -44,32 +34,11 @@ SHOWN_ONCE = "Copy the signing secret now: it will not be shown again."
 
 @contextmanager
 def open_site(tmp_path: Path, **settings: str) -> Iterator[Site]:
-    """As the `site` fixture (tests/browser/conftest.py), with more settings: the outbox
-    polled often, and private addresses allowed for webhooks and Slack (receivers on
-    loopback)."""
-    with (
-        FakeModelServer() as models,
-        LocalSmtpServer() as smtp,
-        serve_page(PAGE_PATH, PAGE_HTML) as news_url,
-    ):
-        env = clean_env(
-            BACKBEAT_DATABASE_URL=f"sqlite:///{tmp_path / 'backbeat.db'}",
-            BACKBEAT_CLOCK_START=CLOCK_START,
-            BACKBEAT_ANTHROPIC_API_KEY="sk-test",
-            BACKBEAT_ANTHROPIC_BASE_URL=models.url_anthropic,
-            BACKBEAT_WORKER_POLL_SECONDS="0.2",
-            BACKBEAT_OUTBOX_POLL_SECONDS="0.2",
-            BACKBEAT_FETCH_ALLOW_PRIVATE="true",
-            BACKBEAT_WEBHOOK_ALLOW_PRIVATE="true",
-            BACKBEAT_SMTP_HOST="127.0.0.1",
-            BACKBEAT_SMTP_PORT=str(smtp.port),
-            BACKBEAT_SMTP_FROM=SENDER,
-            BACKBEAT_SMTP_STARTTLS="false",
-            **settings,
-        )
-        account_id, artist_id, key = make_account(env)
-        with serving(env, tmp_path) as server:
-            yield Site(server, models, smtp, news_url, account_id, artist_id, key)
+    """The `site` fixture's server, with the outbox polled often and private addresses
+    allowed for webhooks and Slack (receivers on loopback)."""
+    fast = {"BACKBEAT_OUTBOX_POLL_SECONDS": "0.2", "BACKBEAT_WEBHOOK_ALLOW_PRIVATE": "true"}
+    with serving_site(tmp_path, **{**fast, **settings}) as found:
+        yield found
 
 
 @pytest.fixture
