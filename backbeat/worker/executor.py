@@ -124,7 +124,7 @@ class Executor:
         usage = progress.usage
         if route is None or usage.requests == 0:
             return
-        cents = cost_in_cents(route, usage, progress.model)  # as the run is priced
+        cents = _cost(route, progress)  # priced as the run is
         model = model_label(route.model_name, cents is not None, self._default_models)
         self._metrics.model_usage(
             route.provider_name, model, usage.input_tokens, usage.output_tokens, cents
