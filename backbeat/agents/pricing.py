@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime
 from decimal import Decimal
+from functools import lru_cache
 
 from genai_prices import Usage as PriceUsage
 from genai_prices import calc_price
@@ -23,7 +25,17 @@ def cost_in_cents(route: Route, usage: Usage, served: str | None = None) -> floa
     (`Route.vendor_prices`), which may answer any name with its own model. A local model
     (`llama3.2` on Ollama) is unknown: None, never 0 and never another model's price.
     """
-    price_usage = PriceUsage(input_tokens=usage.input_tokens, output_tokens=usage.output_tokens)
+    today = datetime.now(UTC).date()  # a price list may change prices from a date on
+    return _price(route, usage.input_tokens, usage.output_tokens, served, today)
+
+
+# A run is priced more than once (its output, the usage metric, a budget's checks) with the
+# same tokens, and genai-prices' arithmetic costs about 0.2 ms a time.
+@lru_cache(maxsize=1024)
+def _price(
+    route: Route, input_tokens: int, output_tokens: int, served: str | None, today: date
+) -> float | None:
+    price_usage = PriceUsage(input_tokens=input_tokens, output_tokens=output_tokens)
     for provider_id, model_ref in _candidates(route, served):
         try:
             dollars = calc_price(price_usage, model_ref, provider_id=provider_id).total_price

@@ -235,16 +235,34 @@ def _tool(spec: Spec, handler: Handler, caller_of: CallerSource) -> Tool:
         except BackbeatError as exc:
             return failure(exc)
 
-    tool = Tool.from_function(
-        call,
-        name=spec.name,
-        title=spec.title,
-        description=spec.description,
-        annotations=spec.annotations,
-        structured_output=False,
-    )
-    # The function takes only the context; the advertised schema is the API's model's.
-    return tool.model_copy(update={"parameters": tool_schema(spec.arguments, spec.described)})
+    return _template(spec).model_copy(update={"fn": call})
+
+
+def _signature(ctx: Context[Any, Any]) -> CallToolResult:  # pragma: no cover - never called
+    """The shape of every tool's function (`call` above), for the SDK to read once."""
+    raise NotImplementedError
+
+
+_TEMPLATES: dict[str, Tool] = {}
+
+
+def _template(spec: Spec) -> Tool:
+    """The spec's tool without its function. Built once per process: the SDK reads the
+    function's signature and our schema comes from the API's model, about 5 ms a tool, and
+    every app (each `serve` worker, each test) lists the same tools."""
+    if spec.name not in _TEMPLATES:
+        tool = Tool.from_function(
+            _signature,
+            name=spec.name,
+            title=spec.title,
+            description=spec.description,
+            annotations=spec.annotations,
+            structured_output=False,
+        )
+        # The function takes only the context; the advertised schema is the API's model's.
+        schema = tool_schema(spec.arguments, spec.described)
+        _TEMPLATES[spec.name] = tool.model_copy(update={"parameters": schema})
+    return _TEMPLATES[spec.name]
 
 
 def task_tools(backbeat: Backbeat, caller_of: CallerSource) -> list[Tool]:

@@ -7,7 +7,18 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Connection, and_, delete, exists, insert, or_, select, update
+from sqlalchemy import (
+    CompoundSelect,
+    Connection,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from backbeat.domain.models import Account, ApiKey, Artist, Organization
@@ -35,6 +46,34 @@ def _entitlements(row: Any) -> Entitlements:
 
 def _organization(row: Any) -> Organization:
     return Organization(id=row.id, name=row.name, is_admin=row.is_admin, created_at=row.created_at)
+
+
+def _team_emails(*, within: bool) -> CompoundSelect[tuple[str]]:
+    """The account's own email and its teammates' (members of an organization it belongs
+    to; when `within`, of the organizations in the parameter `organizations` only)."""
+    account_id = bindparam("b_account_id", type_=accounts.c.id.type)
+    mine = organization_members.alias("mine")
+    members = organization_members.alias("members")
+    teammates = (
+        select(accounts.c.email)
+        .join(members, members.c.account_id == accounts.c.id)
+        .join(mine, mine.c.organization_id == members.c.organization_id)
+        .where(mine.c.account_id == account_id)
+    )
+    if within:
+        teammates = teammates.where(
+            mine.c.organization_id.in_(bindparam("organizations", expanding=True))
+        )
+    return select(accounts.c.email).where(accounts.c.id == account_id).union(teammates)
+
+
+# Built once: the worker reads them for every run.
+_OWN_EMAIL = select(accounts.c.email).where(accounts.c.id == bindparam("b_account_id"))
+_TEAM_EMAILS = _team_emails(within=False)
+_TEAM_EMAILS_WITHIN = _team_emails(within=True)
+_TASK_SCOPE = select(tasks.c.scope_organization_ids).where(
+    tasks.c.id == bindparam("b_task_id"), tasks.c.account_id == bindparam("b_account_id")
+)
 
 
 class SqlAccountRepository:
@@ -156,31 +195,20 @@ class SqlAccountRepository:
     def team_emails(
         self, account_id: UUID, organizations: Sequence[UUID] | None = None
     ) -> set[str]:
-        own = select(accounts.c.email).where(accounts.c.id == account_id)
         if organizations is not None and not organizations:
-            rows = self._db.execute(own)
+            rows = self._db.execute(_OWN_EMAIL, {"b_account_id": account_id})
+        elif organizations is None:
+            rows = self._db.execute(_TEAM_EMAILS, {"b_account_id": account_id})
         else:
-            mine = organization_members.alias("mine")
-            members = organization_members.alias("members")
-            teammates = (
-                select(accounts.c.email)
-                .join(members, members.c.account_id == accounts.c.id)
-                .join(mine, mine.c.organization_id == members.c.organization_id)
-                .where(mine.c.account_id == account_id)
-            )
-            if organizations is not None:
-                teammates = teammates.where(mine.c.organization_id.in_(list(organizations)))
-            rows = self._db.execute(own.union(teammates))
+            params = {"b_account_id": account_id, "organizations": list(organizations)}
+            rows = self._db.execute(_TEAM_EMAILS_WITHIN, params)
         return {row.email.lower() for row in rows if row.email}
 
     def run_recipients(self, account_id: UUID, task_id: UUID | None) -> set[str]:
         scope: list[UUID] | None = []  # no such task of this account: the owner alone
         if task_id is not None:
-            row = self._db.execute(
-                select(tasks.c.scope_organization_ids).where(
-                    tasks.c.id == task_id, tasks.c.account_id == account_id
-                )
-            ).first()
+            params = {"b_task_id": task_id, "b_account_id": account_id}
+            row = self._db.execute(_TASK_SCOPE, params).first()
             if row is not None:
                 raw = row.scope_organization_ids
                 scope = None if raw is None else [UUID(each) for each in raw]

@@ -104,6 +104,11 @@ def delivery_from_json(raw: Any) -> DeliverySettings | None:
     )
 
 
+# Built once: the worker reads a task twice per run.
+_TASK = select(tasks).where(tasks.c.id == bindparam("b_id"))
+_TASK_FOR_UPDATE = _TASK.with_for_update()
+
+
 class SqlTaskRepository:
     def __init__(self, connection: Connection) -> None:
         self._db = connection
@@ -112,10 +117,9 @@ class SqlTaskRepository:
         self._db.execute(insert(tasks).values(id=task.id, **_values(task)))
 
     def get(self, task_id: UUID, *, for_update: bool = False) -> Task | None:
-        query = select(tasks).where(tasks.c.id == task_id)
-        if for_update:
-            query = query.with_for_update()  # ignored by SQLite, whose writers are serialized
-        row = self._db.execute(query).first()
+        # (FOR UPDATE is ignored by SQLite, whose writers are serialized.)
+        query = _TASK_FOR_UPDATE if for_update else _TASK
+        row = self._db.execute(query, {"b_id": task_id}).first()
         return None if row is None else task_from_row(row)
 
     def update(self, task: Task) -> None:

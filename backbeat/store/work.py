@@ -11,8 +11,11 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     FromClause,
+    Integer,
+    Select,
     String,
     and_,
+    bindparam,
     exists,
     func,
     insert,
@@ -50,6 +53,74 @@ def _status_is(table: FromClause, *statuses: str) -> ColumnElement[bool]:
 _WAITING = _status_is(runs, *_CLAIMABLE)
 
 
+def _claim_query(*, skipping: bool) -> Select[Any]:
+    """The claim, built once (building and keying a statement costs more CPU than running
+    it): parameters `now`, `limit` and, when `skipping`, `skip`."""
+    busy = runs.alias("busy")
+    older = runs.alias("older")
+    key_free = or_(
+        runs.c.concurrency_key.is_(None),
+        and_(
+            ~exists().where(
+                busy.c.concurrency_key == runs.c.concurrency_key,
+                _status_is(busy, _EXECUTING),
+            ),
+            # First in line: a later fire waits for the earlier ones, even when a claim
+            # skips the earlier one because another worker has it locked. (A row value:
+            # an index range on (key, created_at, id), where an OR reads every waiting
+            # run of the key.)
+            ~exists().where(
+                older.c.concurrency_key == runs.c.concurrency_key,
+                _status_is(older, *_CLAIMABLE),
+                tuple_(older.c.created_at, older.c.id) < tuple_(runs.c.created_at, runs.c.id),
+            ),
+        ),
+    )
+    now = bindparam("now", type_=runs.c.available_at.type)
+    conditions = [_WAITING, runs.c.available_at <= now, key_free]
+    if skipping:
+        conditions.append(runs.c.id.not_in(bindparam("skip", expanding=True)))
+    return (
+        select(runs)
+        .where(*conditions)
+        .order_by(runs.c.available_at, runs.c.id)
+        .limit(bindparam("limit", type_=Integer))
+        .with_for_update(skip_locked=True, of=runs)
+    )
+
+
+_CLAIM = _claim_query(skipping=False)
+_CLAIM_SKIPPING = _claim_query(skipping=True)
+
+
+# The worker's other statements, built once too. Parameters named b_*: an UPDATE's SET
+# columns come from the parameters' other names.
+_RUN_FOR_UPDATE = select(runs).where(runs.c.id == bindparam("b_id")).with_for_update()
+_SAVE_RUN = update(runs).where(runs.c.id == bindparam("b_id"))
+_ADD_ATTEMPT = insert(attempts)
+_SAVE_ATTEMPT = update(attempts).where(attempts.c.id == bindparam("b_id"))
+_CURRENT_ATTEMPT = (
+    select(attempts)
+    .where(attempts.c.run_id == bindparam("b_run_id"))
+    .order_by(attempts.c.number.desc())
+    .limit(1)
+)
+_FAILED_ATTEMPTS = select(func.count()).where(
+    attempts.c.run_id == bindparam("b_run_id"),
+    attempts.c.status == AttemptStatus.FAILED.value,
+)
+_PREVIOUS_OUTPUTS = (
+    select(runs.c.id, runs.c.scheduled_for, runs.c.created_at, runs.c.output)
+    .where(
+        runs.c.task_id == bindparam("b_task_id", type_=runs.c.task_id.type),
+        runs.c.status == RunStatus.COMPLETED.value,
+        runs.c.created_at < bindparam("before", type_=runs.c.created_at.type),
+    )
+    .order_by(runs.c.created_at.desc(), runs.c.id.desc())
+    .limit(bindparam("limit", type_=Integer))
+)
+
+
 class SqlWorkRepository:
     def __init__(self, connection: Connection) -> None:
         self._db = connection
@@ -68,39 +139,13 @@ class SqlWorkRepository:
         WHERE, so both SQLite and PostgreSQL can use them; `available_at <= now` implies
         ix_runs_claimable's `available_at IS NOT NULL`).
         """
-        busy = runs.alias("busy")
-        older = runs.alias("older")
-        key_free = or_(
-            runs.c.concurrency_key.is_(None),
-            and_(
-                ~exists().where(
-                    busy.c.concurrency_key == runs.c.concurrency_key,
-                    _status_is(busy, _EXECUTING),
-                ),
-                # First in line: a later fire waits for the earlier ones, even when a claim
-                # skips the earlier one because another worker has it locked. (A row value:
-                # an index range on (key, created_at, id), where an OR reads every waiting
-                # run of the key.)
-                ~exists().where(
-                    older.c.concurrency_key == runs.c.concurrency_key,
-                    _status_is(older, *_CLAIMABLE),
-                    tuple_(older.c.created_at, older.c.id) < tuple_(runs.c.created_at, runs.c.id),
-                ),
-            ),
-        )
-        conditions = [_WAITING, runs.c.available_at <= now, key_free]
+        query = _CLAIM_SKIPPING if skip else _CLAIM
+        params: dict[str, Any] = {"now": now, "limit": limit}
         if skip:  # runs the claiming worker is still executing an (outdated) attempt of
-            conditions.append(runs.c.id.not_in(list(skip)))
-        query = (
-            select(runs)
-            .where(*conditions)
-            .order_by(runs.c.available_at, runs.c.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True, of=runs)
-        )
+            params["skip"] = list(skip)
         found: list[Run] = []
         keys: set[str] = set()
-        for row in self._db.execute(query):
+        for row in self._db.execute(query, params):
             run = run_from_row(row)
             if run.concurrency_key is not None:
                 if run.concurrency_key in keys:
@@ -120,14 +165,14 @@ class SqlWorkRepository:
         return [run_from_row(row) for row in self._db.execute(query)]
 
     def get_for_update(self, run_id: str) -> Run | None:
-        row = self._db.execute(select(runs).where(runs.c.id == run_id).with_for_update()).first()
+        row = self._db.execute(_RUN_FOR_UPDATE, {"b_id": run_id}).first()
         return None if row is None else run_from_row(row)
 
     def save(self, run: Run) -> None:
         values = run_values(run)
         values.pop("id")
         try:
-            self._db.execute(update(runs).where(runs.c.id == run.id).values(**values))
+            self._db.execute(_SAVE_RUN, {**values, "b_id": run.id})
         except IntegrityError:
             # The one-executing-run-per-key index: another worker started a run of the same
             # key a moment earlier. The driver's error stops here.
@@ -144,27 +189,19 @@ class SqlWorkRepository:
             announce_runs(self._db)
 
     def add_attempt(self, attempt: Attempt) -> None:
-        self._db.execute(insert(attempts).values(**_attempt_values(attempt)))
+        self._db.execute(_ADD_ATTEMPT, _attempt_values(attempt))
 
     def save_attempt(self, attempt: Attempt) -> None:
         values = _attempt_values(attempt)
         values.pop("id")
-        self._db.execute(update(attempts).where(attempts.c.id == attempt.id).values(**values))
+        self._db.execute(_SAVE_ATTEMPT, {**values, "b_id": attempt.id})
 
     def current_attempt(self, run_id: str) -> Attempt | None:
-        row = self._db.execute(
-            select(attempts)
-            .where(attempts.c.run_id == run_id)
-            .order_by(attempts.c.number.desc())
-            .limit(1)
-        ).first()
+        row = self._db.execute(_CURRENT_ATTEMPT, {"b_run_id": run_id}).first()
         return None if row is None else attempt_from_row(row)
 
     def failed_attempts(self, run_id: str) -> int:
-        query = select(func.count()).where(
-            attempts.c.run_id == run_id, attempts.c.status == AttemptStatus.FAILED.value
-        )
-        return int(self._db.execute(query).scalar_one())
+        return int(self._db.execute(_FAILED_ATTEMPTS, {"b_run_id": run_id}).scalar_one())
 
     def renew(self, lease_tokens: Sequence[str], until: datetime) -> set[str]:
         """Extend these attempts' leases; answers the tokens still live (the others' runs were
@@ -204,16 +241,8 @@ class SqlWorkRepository:
 
     def previous_outputs(self, task_id: UUID, before: datetime, limit: int) -> list[dict[str, Any]]:
         """The task's completed runs before `before`, newest first: when, and what they said."""
-        query = (
-            select(runs.c.id, runs.c.scheduled_for, runs.c.created_at, runs.c.output)
-            .where(
-                runs.c.task_id == task_id,
-                runs.c.status == RunStatus.COMPLETED.value,
-                runs.c.created_at < before,
-            )
-            .order_by(runs.c.created_at.desc(), runs.c.id.desc())
-            .limit(limit)
-        )
+        query = _PREVIOUS_OUTPUTS
+        params = {"b_task_id": task_id, "before": before, "limit": limit}
         return [
             {
                 "run_id": row.id,
@@ -221,7 +250,7 @@ class SqlWorkRepository:
                 "created_at": row.created_at.isoformat(),
                 "output": (row.output or {}).get("text", ""),
             }
-            for row in self._db.execute(query)
+            for row in self._db.execute(query, params)
         ]
 
     def queue_depth(self, now: datetime) -> QueueDepth:
