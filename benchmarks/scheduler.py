@@ -7,6 +7,7 @@ Run from the repository root:
     .venv/bin/python benchmarks/scheduler.py --tasks 20000 --lag-tasks 2000 --lag-window 20 \
         --idle-seconds 10                                           # a quick run
     .venv/bin/python benchmarks/scheduler.py --database postgresql --processes 1 --profile
+    .venv/bin/python benchmarks/scheduler.py --no-peers                # without APScheduler
 
 PostgreSQL is reached at $BACKBEAT_BENCH_PG_URL (default: $BACKBEAT_TEST_PG_URL, else
 postgresql+psycopg://postgres@127.0.0.1:5432/postgres); the script creates its own database
@@ -57,6 +58,12 @@ What it does, per database (PostgreSQL with 1 and 4 scheduler processes, SQLite 
 4. Memory. RSS (VmRSS, and the peak, VmHWM) from /proc/<pid>/status: of the idle
    `backbeat scheduler`, and of each dispatching process when ready and right after it
    dispatched its share of the 100,000.
+
+5. Peer (issue 16), unless --no-peers: APScheduler's in-memory scheduler (the optional
+   `bench` dependency group; benchmarks/peers.py says how) dispatches --tasks no-op jobs
+   that all fall due at one instant, in this same run, and the summary prints the ratio of
+   its time to Backbeat's on PostgreSQL. Target: 4 Backbeat processes at least 2× faster.
+   Without the bench group the step says how to install it and is skipped.
 
 Why SQLite gets one scheduler process: SQLite has one writer at a time (a dispatch batch
 is a BEGIN IMMEDIATE transaction) and no SKIP LOCKED, so more processes would only take
@@ -121,6 +128,7 @@ import psycopg
 from sqlalchemy import Connection, Engine, delete, event, func, insert, select, text, update
 from sqlalchemy.pool import Pool
 
+import peers
 from backbeat.config import Settings
 from backbeat.domain.clock import Clock, SystemClock
 from backbeat.domain.models import Run
@@ -151,6 +159,7 @@ DISPATCH_SCHEDULE = "0 0 * * *"  # midnight UTC: every task falls due at the sam
 LAG_SCHEDULE = "0 6 * * *"  # the placed cursor fires; the next fire is hours later
 TARGET_DISPATCH_SECONDS = 10.0
 TARGET_P99_LAG_SECONDS = 1.0
+TARGET_PEER_RATIO = 2.0  # 4 scheduler processes at least this much faster than APScheduler
 LEAD_SECONDS = 2.0  # the schedulers' clocks start this long before the first fire time
 STARTUP_TIMEOUT = 120.0  # several interpreters importing the app at once on a busy machine
 STOP_TIMEOUT = 15.0
@@ -1293,6 +1302,40 @@ def markdown(
     return "\n".join(lines)
 
 
+def measure_peer(tasks: int) -> peers.ApschedulerResult | None:
+    """APScheduler's in-memory scheduler on the same number of jobs due at one instant."""
+    print(f"\n## Peer: APScheduler in memory, {tasks:,} jobs due at one instant\n")
+    skipped = peers.missing("apscheduler")
+    if skipped:
+        print(skipped)
+        return None
+    result = peers.apscheduler_dispatch(tasks)
+    print(result.describe())
+    return result
+
+
+def peer_lines(dispatches: list[DispatchRun], peer: peers.ApschedulerResult) -> list[str]:
+    """Backbeat on PostgreSQL beside APScheduler in memory, measured in this run."""
+    found = [run for run in dispatches if run.database == "postgresql"]
+    if not found:
+        return [f"APScheduler in memory: {peer.seconds:.2f} s (no PostgreSQL dispatch to compare)"]
+    lines = []
+    for run in found:
+        count = run.dispatched.processes
+        ratio = peer.seconds / run.seconds
+        target = ""
+        if count == 4:
+            met = "met" if ratio >= TARGET_PEER_RATIO else "MISSED"
+            target = f" (target ≥ {TARGET_PEER_RATIO:g}×: {met})"
+        lines.append(
+            f"Backbeat {count} process{'es' if count > 1 else ''}: {run.seconds:.2f} s, "
+            f"APScheduler in memory: {peer.seconds:.2f} s, ratio Y/X = {ratio:.2f}×{target}"
+        )
+    if not peer.ok:
+        lines.append("⚠ APScheduler's run failed its check (printed above)")
+    return lines
+
+
 # --- Per database --------------------------------------------------------------------------
 
 
@@ -1410,6 +1453,11 @@ def main() -> None:
         action="store_true",
         help="run the 1-process dispatch under cProfile and print the top functions",
     )
+    parser.add_argument(
+        "--no-peers",
+        action="store_true",
+        help="leave out APScheduler's in-memory scheduler (default: measured in the same run)",
+    )
     parser.add_argument("--child", choices=("loop", "idle"), help=argparse.SUPPRESS)
     parser.add_argument("--name", help=argparse.SUPPRESS)
     parser.add_argument("--database-url", help=argparse.SUPPRESS)
@@ -1435,8 +1483,11 @@ def main() -> None:
         found, lag_runs, idles[kind] = bench_database(kind, args)
         dispatches += found
         lags += lag_runs
+    peer = None if args.no_peers else measure_peer(args.tasks)
     print(f"\n## Summary (took {time.perf_counter() - started:.0f}s)\n")
     print(markdown(dispatches, lags, idles, args))
+    if peer is not None:
+        print("\n" + "\n".join(peer_lines(dispatches, peer)))
     checks = [run.check for run in dispatches] + [run.check for run in lags]
     if not all(check.ok for check in checks):
         sys.exit("a fire was missed or dispatched twice: see the checks above")

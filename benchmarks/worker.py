@@ -13,6 +13,7 @@ Run from the repository root:
     .venv/bin/python benchmarks/worker.py --parts throughput --model slow --concurrency 20
     .venv/bin/python benchmarks/worker.py --parts wakeup     # queued → executing, about 1 min
     .venv/bin/python benchmarks/worker.py --parts ratelimit  # the 09:00 burst, about 6 min
+    .venv/bin/python benchmarks/worker.py --parts throughput peers --model instant --workers 4
 
 `--parts claims` (benchmarks/claim_cost.py says how): per database, the median time of one
 claim (the worker's own WorkQueue.claim) with 10, 1,000 and 10,000 runs waiting, the ratio of
@@ -26,6 +27,12 @@ its LISTEN off, then on, in the same run.
 (10,000) runs due at once drained by one worker with many slots against a fake model server
 that enforces requests and tokens per minute: drain time against the time the limit allows,
 failed runs and 429s.
+
+`--parts peers` (issue 16; benchmarks/peers.py says how): procrastinate's no-op job rate on
+PostgreSQL with 4 worker processes at --concurrency each, --runs jobs, run after this
+invocation's throughput cases and printed beside its instant-model outcomes with the ratio
+(target: Backbeat's 4 workers at least procrastinate's rate). It needs the optional `bench`
+dependency group; without it the part says how to install it and is skipped.
 
 `--parts burst`: SQLite, the embedded default. `--burst-runs` (2,000) runs due at one
 instant, drained by one `backbeat worker` with the default settings (concurrency 10, poll
@@ -113,11 +120,13 @@ from pathlib import Path
 from typing import Any
 
 import claim_cost
+import peers
 import ratelimit
 import wakeup
 from backbeat.config import Settings
 from backbeat.wiring import build
 from common import (
+    PG_ADMIN_URL,
     SECRET,
     Tenant,
     database,
@@ -146,7 +155,8 @@ READY_LINE = "timed worker: loop running"
 RESET_LINE = "timed worker: measurements reset"
 STARTUP_TIMEOUT = 120.0  # W interpreters importing the app at once, on a busy machine
 STOP_TIMEOUT = 60.0
-PARTS = ("claims", "burst", "throughput", "wakeup", "ratelimit")
+PARTS = ("claims", "burst", "throughput", "wakeup", "ratelimit", "peers")
+PEER_PROCESSES = 4
 STEPS = ("claim", "context", "model", "finish")
 DB_STEPS = ("claim", "context", "finish")
 
@@ -763,6 +773,43 @@ def markdown(outcomes: Sequence[Outcome], options: Options) -> str:
     return "\n".join(lines) + "\n\n" + "\n".join(notes)
 
 
+def measure_peer(jobs: int, concurrency: int) -> peers.ProcrastinateResult | None:
+    print(f"\n## Peer: procrastinate no-op jobs, {PEER_PROCESSES} worker processes\n")
+    skipped = peers.missing("procrastinate")
+    if skipped:
+        print(skipped)
+        return None
+    result = peers.procrastinate_noop(jobs, PEER_PROCESSES, PG_ADMIN_URL, concurrency)
+    print(result.describe())
+    return result
+
+
+def peer_lines(outcomes: Sequence[Outcome], peer: peers.ProcrastinateResult) -> list[str]:
+    """This invocation's instant-model outcomes beside procrastinate's no-op rate."""
+    theirs = (
+        f"procrastinate {peer.processes} processes × {peer.concurrency}: {peer.rate:,.1f} runs/s"
+    )
+    instant = [o for o in outcomes if o.case.delay == 0 and o.case.database == "postgresql"]
+    if not instant:
+        return [
+            f"{theirs} (no instant-model throughput in this invocation to compare: add "
+            "`--parts throughput peers --model instant --workers 4`)"
+        ]
+    lines = []
+    for outcome in instant:
+        case, ratio = outcome.case, outcome.rate / peer.rate
+        target = ""
+        if case.workers == PEER_PROCESSES:
+            target = f" (target ≥ 1×: {'met' if ratio >= 1 else 'MISSED'})"
+        lines.append(
+            f"Backbeat {case.workers} workers × {case.concurrency}: {outcome.rate:,.1f} runs/s, "
+            f"{theirs}, ratio = {ratio:.2f}×{target}"
+        )
+    if peer.problems:
+        lines.append("⚠ procrastinate's run failed its check (printed above)")
+    return lines
+
+
 # --- Main ------------------------------------------------------------------------------------
 
 
@@ -870,7 +917,8 @@ def main() -> None:
         "burst: SQLite, a burst drained by one worker with the default settings; "
         "throughput: the PostgreSQL cases above; "
         "wakeup: queued → executing with and without LISTEN/NOTIFY; "
-        "ratelimit: the 09:00 burst against a rate-limited provider (default: all)",
+        "ratelimit: the 09:00 burst against a rate-limited provider; "
+        "peers: procrastinate's no-op job rate, 4 processes (the bench group) (default: all)",
     )
     parser.add_argument(
         "--claim-levels",
@@ -947,6 +995,7 @@ def main() -> None:
             chosen = [case for case in cases(args) if case.database == kind]
             if chosen:
                 outcomes += run_cases(kind, chosen, options, Path(logs))
+    peer = measure_peer(args.runs, args.concurrency) if "peers" in args.parts else None
     print(f"\n## Summary (took {time.perf_counter() - started:.0f}s)\n")
     if claims:
         print(claim_cost.markdown(claims) + "\n")
@@ -956,6 +1005,8 @@ def main() -> None:
         print(ratelimit.markdown(bursts) + "\n")
     if outcomes:
         print(markdown(outcomes, options))
+    if peer is not None:
+        print("\n" + "\n".join(peer_lines(outcomes, peer)))
     if any(outcome.problems for outcome in outcomes):
         raise SystemExit(1)
 
