@@ -77,6 +77,7 @@ from backbeat.domain.ids import new_run_id
 from backbeat.domain.models import Run, Task
 from backbeat.domain.runs import RunStatus, Trigger
 from backbeat.edge.serialize import task_json
+from backbeat.ops import logs
 from backbeat.services.keys import Caller, authenticate
 from backbeat.services.tasks import RECENT_RUNS, UPCOMING
 from backbeat.wiring import Backbeat, build
@@ -259,7 +260,11 @@ def serve(url: str, port: int) -> None:
     """The subprocess: the real app plus /bench/ping, as `backbeat serve` runs it."""
     import uvicorn
 
-    backbeat = build(Settings(database_url=url, secret_key=os.environ[SECRET_ENV]))
+    config = Settings(database_url=url, secret_key=os.environ[SECRET_ENV])
+    # Logs as `backbeat serve` configures them (cli/common.py: one handler, library noise
+    # at WARNING), or each request would cost what an unconfigured process's logging costs.
+    logs.configure(config.log_level, config.log_format, config.secret_values())
+    backbeat = build(config)
     app = create_app(backbeat)
 
     @app.get("/bench/ping", include_in_schema=False)

@@ -7,8 +7,9 @@ answer any request. The tools never call back into the client, so nothing needs 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+import logging
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from typing import Any
 
 from mcp.server.mcpserver import MCPServer
@@ -38,13 +39,32 @@ _TRANSPORT = TransportSecuritySettings(enable_dns_rebinding_protection=False)
 
 def build_server(backbeat: Backbeat, caller_of: CallerSource) -> MCPServer[Any]:
     """The tools over `backbeat`, each call made as the caller `caller_of` finds."""
-    return MCPServer(
-        "backbeat",
-        title="Backbeat",
-        version=__version__,
-        instructions=INSTRUCTIONS,
-        tools=task_tools(backbeat, caller_of),
-    )
+    with _host_logging_kept():
+        return MCPServer(
+            "backbeat",
+            title="Backbeat",
+            version=__version__,
+            instructions=INSTRUCTIONS,
+            tools=task_tools(backbeat, caller_of),
+        )
+
+
+@contextmanager
+def _host_logging_kept() -> Iterator[None]:
+    """The SDK's MCPServer configures the process's logging: on a root logger without
+    handlers it adds a rich console handler and sets the level to INFO. Logging is the
+    host's (ops/logs.py for Backbeat's commands; an embedding app, a test process its own):
+    a process that had not configured it yet would otherwise render every INFO line of
+    every library through rich, several milliseconds of CPU per HTTP request."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    try:
+        yield
+    finally:
+        for handler in list(root.handlers):
+            if handler not in handlers:
+                root.removeHandler(handler)
+        root.setLevel(level)
 
 
 class HttpEndpoint:

@@ -3,8 +3,10 @@ serving again each time the app's lifespan runs."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+import pytest
 from starlette.testclient import TestClient
 
 from backbeat.asgi import create_app
@@ -51,3 +53,16 @@ def test_mcp_without_a_key_answers_the_apis_401(client: TestClient) -> None:
     unknown = initialize(client, **{"x-api-key": "bbk_" + "z" * 43})
     assert unknown.status_code == 401
     assert unknown.json()["error"] == "Unauthorized"
+
+
+def test_building_the_app_leaves_the_process_logging_alone(
+    backbeat: Backbeat, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The SDK's MCPServer would give an unconfigured root logger a rich console handler at
+    INFO (basicConfig): every library's INFO line rendered, milliseconds per request."""
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "handlers", [])  # a process that has not configured logging
+    monkeypatch.setattr(root, "level", logging.WARNING)
+    create_app(backbeat)
+    assert root.handlers == []
+    assert root.level == logging.WARNING
