@@ -138,7 +138,12 @@ class TaskRepository(Protocol):
         task_id: UUID | None = None,
         artist_account_id: UUID | None = None,
         enabled: bool | None = None,
-    ) -> list[Task]: ...
+        limit: int | None = None,
+        before: tuple[datetime, UUID] | None = None,
+    ) -> list[Task]:
+        """Newest first (created_at, then id, descending); at most `limit`, and only those
+        older than the (created_at, id) position `before`: a page."""
+        ...
 
     def titles(self, task_ids: Iterable[UUID]) -> dict[UUID, str]:
         """Titles of those of these tasks that exist, in one query."""

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -14,12 +12,13 @@ from backbeat.domain import attempts
 from backbeat.domain.clock import Clock
 from backbeat.domain.deliveries import Delivery
 from backbeat.domain.dispatch import RunDefaults, new_run
-from backbeat.domain.errors import AccessDenied, Conflict, InvalidInput, NotFound
+from backbeat.domain.errors import AccessDenied, Conflict, NotFound
 from backbeat.domain.metrics import NO_METRICS, Recorder
 from backbeat.domain.models import Run
 from backbeat.domain.ports import UnitOfWork
 from backbeat.domain.runs import RunStatus, Trigger
 from backbeat.services.access import resolve_account
+from backbeat.services.cursors import decode_cursor, encode_cursor
 from backbeat.services.keys import Caller
 from backbeat.services.outbox import CANCELED_BEFORE_DELIVERY, abandon_pending, count_delivery
 from backbeat.services.webhooks import RunEvents
@@ -31,27 +30,6 @@ UnitOfWorkFactory = Callable[..., UnitOfWork]
 class RunPage:
     runs: list[Run]
     next_cursor: str | None  # pass back as `cursor` for the next, older page
-
-
-def encode_cursor(run: Run) -> str:
-    raw = f"{run.created_at.isoformat()}|{run.id}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, str]:
-    invalid = InvalidInput("cursor is not a cursor this server gave out", ["cursor"])
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        text = base64.urlsafe_b64decode(padded.encode("ascii")).decode()
-        if "\x00" in text:  # fromisoformat would stop reading at a NUL
-            raise ValueError("NUL in a cursor")
-        stamp, run_id = text.split("|")
-        created = datetime.fromisoformat(stamp)
-    except (ValueError, UnicodeError, binascii.Error):
-        raise invalid from None
-    if created.tzinfo is None:
-        raise invalid
-    return created, run_id
 
 
 @dataclass(frozen=True)
@@ -207,4 +185,5 @@ class RunService:
                 owner, limit=limit + 1, task_id=task_id, status=status, before=before
             )
             page, more = named(uow, found[:limit]), len(found) > limit
-        return RunPage(runs=page, next_cursor=encode_cursor(page[-1]) if more else None)
+        last = page[-1] if more else None
+        return RunPage(page, None if last is None else encode_cursor(last.created_at, last.id))

@@ -18,6 +18,7 @@ from backbeat.domain.plans import PlanLimitReached, PlanRefusal, blocked_at_run_
 from backbeat.domain.ports import SecretBox, UnitOfWork
 from backbeat.services.access import Acting, check_artist, reach, resolve_account, resolve_acting
 from backbeat.services.agent_settings import AGENT_FIELDS, agent_settings
+from backbeat.services.cursors import encode_cursor, task_position
 from backbeat.services.keys import Caller
 from backbeat.services.runs import cancel_locked
 from backbeat.services.task_delivery import DeliveryInput, settings_to_store, shown
@@ -99,6 +100,12 @@ class TaskView:
     plan_block: PlanRefusal | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class TaskPage:
+    tasks: list[TaskView]
+    next_cursor: str | None  # pass back as `cursor` for the next, older page
+
+
 UnitOfWorkFactory = Callable[..., UnitOfWork]
 
 
@@ -147,15 +154,46 @@ class TaskService:
         artist_account_id: UUID | None = None,
         enabled: bool | None = None,
     ) -> list[TaskView]:
+        """All the tasks (Recoup's listing), newest first."""
+        return self.page_tasks(
+            caller,
+            limit=None,
+            account_id=account_id,
+            task_id=task_id,
+            artist_account_id=artist_account_id,
+            enabled=enabled,
+        ).tasks
+
+    def page_tasks(
+        self,
+        caller: Caller,
+        *,
+        limit: int | None,
+        cursor: str | None = None,
+        account_id: UUID | None = None,
+        task_id: UUID | None = None,
+        artist_account_id: UUID | None = None,
+        enabled: bool | None = None,
+    ) -> TaskPage:
+        """Up to `limit` tasks (None: all), newest first, after the page `cursor` ended."""
+        before = None if cursor is None else task_position(cursor)
         with self._uow() as uow:
             owner = resolve_account(uow, caller, account_id)
             found = uow.tasks.list_for_account(
-                owner, task_id=task_id, artist_account_id=artist_account_id, enabled=enabled
+                owner,
+                task_id=task_id,
+                artist_account_id=artist_account_id,
+                enabled=enabled,
+                limit=None if limit is None else limit + 1,  # one more: is there a next page?
+                before=before,
             )
-            views = self._views(uow, found)
+            more = limit is not None and len(found) > limit
+            views = self._views(uow, found[:limit])
             if task_id is not None and len(views) == 1 and views[0].task.is_active:
                 views = [replace(views[0], plan_block=self._run_block(uow, views[0].task))]
-            return views
+        last = views[-1].task if more else None
+        cursor = None if last is None else encode_cursor(last.created_at, str(last.id))
+        return TaskPage(views, cursor)
 
     def create(self, caller: Caller, draft: TaskDraft) -> TaskView:
         now = self._clock.now()

@@ -135,6 +135,8 @@ class SqlTaskRepository:
         task_id: UUID | None = None,
         artist_account_id: UUID | None = None,
         enabled: bool | None = None,
+        limit: int | None = None,
+        before: tuple[datetime, UUID] | None = None,
     ) -> list[Task]:
         query = select(tasks).where(tasks.c.account_id == account_id)
         if task_id is not None:
@@ -145,7 +147,17 @@ class SqlTaskRepository:
             query = query.where(or_(tasks.c.enabled.is_(None), tasks.c.enabled.is_(True)))
         elif enabled is False:
             query = query.where(tasks.c.enabled.is_(False))
+        if before is not None:
+            created_at, task_id_before = before
+            query = query.where(
+                or_(
+                    tasks.c.created_at < created_at,
+                    and_(tasks.c.created_at == created_at, tasks.c.id < task_id_before),
+                )
+            )
         query = query.order_by(tasks.c.created_at.desc(), tasks.c.id.desc())
+        if limit is not None:
+            query = query.limit(limit)
         return [task_from_row(row) for row in self._db.execute(query)]
 
     def titles(self, task_ids: Iterable[UUID]) -> dict[UUID, str]:

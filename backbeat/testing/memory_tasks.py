@@ -67,6 +67,8 @@ class MemoryTaskRepository:
         task_id: UUID | None = None,
         artist_account_id: UUID | None = None,
         enabled: bool | None = None,
+        limit: int | None = None,
+        before: tuple[datetime, UUID] | None = None,
     ) -> list[Task]:
         found = [
             each
@@ -76,8 +78,9 @@ class MemoryTaskRepository:
             and (artist_account_id is None or each.artist_account_id == artist_account_id)
             # None means "no override", which counts as enabled.
             and (enabled is None or each.is_active is enabled)
+            and (before is None or _created(each) < before)
         ]
-        return sorted(found, key=_created, reverse=True)
+        return sorted(found, key=_created, reverse=True)[:limit]
 
     def titles(self, task_ids: Iterable[UUID]) -> dict[UUID, str]:
         tasks = self._tx.read().tasks

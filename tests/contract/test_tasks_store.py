@@ -218,6 +218,23 @@ def test_list_for_account_newest_first_ties_broken_by_id(uow: UowFactory, world:
     assert listed == sorted(items, key=lambda item: (item.created_at, item.id), reverse=True)
 
 
+def test_list_for_account_pages_by_position(uow: UowFactory, world: World) -> None:
+    items = [task(world.account.id, world.artist.id, created=s) for s in (0, 7, 7, 7, 7, 9)]
+    with uow(write=True) as u:
+        for item in items:
+            u.tasks.add(item)
+        u.commit()
+    newest_first = sorted(items, key=lambda item: (item.created_at, item.id), reverse=True)
+    pages: list[list[Task]] = []
+    before = None
+    with uow() as u:
+        while page := u.tasks.list_for_account(world.account.id, limit=2, before=before):
+            pages.append(page)
+            before = (page[-1].created_at, page[-1].id)  # ties at 7 s: the id goes on
+
+    assert pages == [newest_first[0:2], newest_first[2:4], newest_first[4:6]]
+
+
 def test_agent_settings_are_kept(uow: UowFactory, world: World) -> None:
     settings = AgentSettings(("read_artist_profile", "charts/top"), 0.5, 2000, 30.0)
     kept = task(world.account.id, world.artist.id, agent=settings)

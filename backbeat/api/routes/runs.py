@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends
 from starlette.requests import Request
 from starlette.responses import Response
 
-from backbeat.api import docs
+from backbeat.api import run_docs
 from backbeat.api.auth import CallerDep, current_caller
 from backbeat.api.body import BodyDep
 from backbeat.domain.errors import NotFound
@@ -32,7 +32,7 @@ RUNS_QUERY = {
 DEFAULT_LIMIT = 20
 
 
-@router.get("/api/tasks/runs", **docs.LIST_RUNS)
+@router.get("/api/tasks/runs", **run_docs.LIST_RUNS)
 def runs(request: Request, caller: CallerDep) -> Response:
     query = parse_query(request.query_params.multi_items(), RUNS_QUERY)
     app = backbeat(request)
@@ -59,7 +59,7 @@ def runs(request: Request, caller: CallerDep) -> Response:
     )
 
 
-@router.post("/api/tasks/runs/trigger", **docs.TRIGGER_RUN)
+@router.post("/api/tasks/runs/trigger", **run_docs.TRIGGER_RUN)
 def trigger_run(request: Request, caller: CallerDep, body: BodyDep) -> Response:
     parse_query(request.query_params.multi_items(), {})
     valid = validate(TriggerRunRequest, body)
@@ -70,7 +70,7 @@ def trigger_run(request: Request, caller: CallerDep, body: BodyDep) -> Response:
     return JSON({"status": "success", "runs": [run_json(run, full=True)]})
 
 
-@router.post("/api/tasks/runs/cancel", **docs.CANCEL_RUN)
+@router.post("/api/tasks/runs/cancel", **run_docs.CANCEL_RUN)
 def cancel_run(request: Request, caller: CallerDep, body: BodyDep) -> Response:
     parse_query(request.query_params.multi_items(), {})
     valid = validate(CancelRunRequest, body)

@@ -13,7 +13,7 @@ from backbeat.api.auth import CallerDep, current_caller
 from backbeat.api.body import BodyDep
 from backbeat.domain.plans import PlanLimitReached
 from backbeat.edge.context import backbeat
-from backbeat.edge.params import bool_param, uuid_param
+from backbeat.edge.params import bool_param, limit_param, text_param, uuid_param
 from backbeat.edge.requests import CreateTaskRequest, DeleteTaskRequest, UpdateTaskRequest
 from backbeat.edge.responses import JSON
 from backbeat.edge.serialize import task_json
@@ -27,7 +27,10 @@ LIST_QUERY = {
     "account_id": uuid_param,
     "artist_account_id": uuid_param,
     "enabled": bool_param,
+    "limit": limit_param,  # extension: a page at a time (without it, every task)
+    "cursor": text_param,
 }
+DEFAULT_PAGE = 20  # a `cursor` without a `limit`, as /api/tasks/runs pages
 
 
 def _tasks(views: list[TaskView]) -> Response:
@@ -37,18 +40,26 @@ def _tasks(views: list[TaskView]) -> Response:
 @router.get("/api/tasks", **docs.LIST_TASKS)
 def list_tasks(request: Request, caller: CallerDep) -> Response:
     query = parse_query(request.query_params.multi_items(), LIST_QUERY)
-    views = backbeat(request).tasks.list_tasks(
+    cursor = query.get("cursor") or None
+    paged = "limit" in query or cursor is not None
+    page = backbeat(request).tasks.page_tasks(
         caller,
+        limit=query.get("limit", DEFAULT_PAGE) if paged else None,
+        cursor=cursor,
         account_id=query.get("account_id"),
         task_id=query.get("id"),
         artist_account_id=query.get("artist_account_id"),
         enabled=query.get("enabled"),
     )
+    views = page.tasks
     # Read by id, an enabled task its owner's plan does not let run answers the plan's 402
     # (Recoup's worker reads this before each run); lists are never checked.
     blocked = views[0].plan_block if query.get("id") is not None and len(views) == 1 else None
     if blocked is not None:
         raise PlanLimitReached(blocked)
+    if paged:
+        body = {"status": "success", "tasks": [task_json(view) for view in views]}
+        return JSON({**body, "next_cursor": page.next_cursor})
     return _tasks(views)
 
 
