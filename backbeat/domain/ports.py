@@ -197,6 +197,11 @@ class RunRepository(Protocol):
         many tasks (on SQLite, one per 30,000)."""
         ...
 
+    def recent_statuses(self, task_id: UUID, limit: int) -> list[tuple[str, RunStatus]]:
+        """The task's newest runs' ids and statuses, newest first: what a failing streak is
+        counted from, without reading whole runs."""
+        ...
+
     def cost_since(self, account_id: UUID, since: datetime) -> float:
         """Cents the account's runs created at or after `since` cost (attempts included)."""
         ...

@@ -35,12 +35,12 @@ def failures_before(uow: UnitOfWork, task_id: UUID, run: Run) -> int:
     """How many of the task's finished runs before `run` (just finished, in this
     transaction) failed in a row; canceled and unfinished runs are skipped."""
     streak = 0
-    for each in uow.runs.recent_by_task([task_id], STREAK_WINDOW).get(task_id, []):
-        if each.id == run.id:
+    for run_id, status in uow.runs.recent_statuses(task_id, STREAK_WINDOW):
+        if run_id == run.id:
             continue
-        if each.status is RunStatus.COMPLETED:
+        if status is RunStatus.COMPLETED:
             break
-        if each.status in FAILED:
+        if status in FAILED:
             streak += 1
     return streak
 

@@ -8,7 +8,19 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Connection, String, Uuid, and_, any_, bindparam, func, or_, select, true
+from sqlalchemy import (
+    Connection,
+    Integer,
+    String,
+    Uuid,
+    and_,
+    any_,
+    bindparam,
+    func,
+    or_,
+    select,
+    true,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from backbeat.domain.errors import InvalidInput
@@ -46,6 +58,14 @@ def _usable_cursor(before: tuple[datetime, str]) -> tuple[datetime, str]:
         return created_at.astimezone(UTC), run_id
     except (OverflowError, ValueError):
         raise invalid from None
+
+
+_RECENT_STATUSES = (
+    select(runs.c.id, runs.c.status)
+    .where(runs.c.task_id == bindparam("b_task_id"))
+    .order_by(runs.c.created_at.desc(), runs.c.id.desc())
+    .limit(bindparam("limit", type_=Integer))
+)
 
 
 def _recent_statement(dialect: str) -> Any:
@@ -249,6 +269,10 @@ class SqlRunRepository:
             for row in self._db.execute(_recent_statement(dialect), params):
                 found[row.task_id].append(listed_run_from_row(row))
         return found
+
+    def recent_statuses(self, task_id: UUID, limit: int) -> list[tuple[str, RunStatus]]:
+        rows = self._db.execute(_RECENT_STATUSES, {"b_task_id": task_id, "limit": limit})
+        return [(row.id, RunStatus(row.status)) for row in rows]
 
     def cost_since(self, account_id: UUID, since: datetime) -> float:
         query = select(func.coalesce(func.sum(runs.c.cost_in_cents), 0.0)).where(

@@ -155,6 +155,10 @@ class MemoryRunRepository:
                 listed.append(_listed(row))
         return found
 
+    def recent_statuses(self, task_id: UUID, limit: int) -> list[tuple[str, RunStatus]]:
+        newest = sorted(self._tx.read().runs.values(), key=_created, reverse=True)
+        return [(row.id, row.status) for row in newest if row.task_id == task_id][:limit]
+
     def cost_since(self, account_id: UUID, since: datetime) -> float:
         when = instant(since)
         return float(

@@ -301,6 +301,26 @@ def test_recent_by_task(uow: UowFactory, world: World) -> None:
         assert_utc(item)
 
 
+def test_recent_statuses_newest_first_of_that_task_only(uow: UowFactory, world: World) -> None:
+    mine, other = add_task(uow, world), add_task(uow, world)
+    statuses = (RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELED, RunStatus.CRASHED)
+    items = [
+        dataclasses.replace(run(world.account.id, mine, created=seconds), status=status)
+        for seconds, status in zip((1, 4, 4, 2), statuses, strict=True)
+    ]
+    with uow(write=True) as u:
+        for item in [*items, run(world.account.id, other, created=9)]:
+            assert u.runs.add(item)
+        u.commit()
+
+    with uow() as u:
+        found = u.runs.recent_statuses(mine, 3)
+        assert u.runs.recent_statuses(uuid4(), 3) == []
+
+    newest_first = sorted(items, key=lambda item: (item.created_at, item.id), reverse=True)
+    assert found == [(item.id, item.status) for item in newest_first[:3]]
+
+
 def test_recent_by_task_takes_more_than_500_tasks(uow: UowFactory, world: World) -> None:
     real = [add_task(uow, world) for _ in range(4)]
     added = {task_id: run(world.account.id, task_id) for task_id in real}
