@@ -158,7 +158,7 @@ class SqlTaskRepository:
         query = query.order_by(tasks.c.created_at.desc(), tasks.c.id.desc())
         if limit is not None:
             query = query.limit(limit)
-        return [task_from_row(row) for row in self._db.execute(query)]
+        return [task_from_row(row) for row in self._db.execute(query).all()]
 
     def titles(self, task_ids: Iterable[UUID]) -> dict[UUID, str]:
         ids = list(set(task_ids))
@@ -227,7 +227,7 @@ class SqlScheduleRepository:
             .limit(limit)
             .with_for_update(skip_locked=True)  # SQLite ignores it; its writers take turns
         )
-        return [task_from_row(row) for row in self._db.execute(query)]
+        return [task_from_row(row) for row in self._db.execute(query).all()]
 
     def advance(self, moves: Sequence[tuple[UUID, datetime, datetime | None]]) -> int:
         if not moves:

@@ -145,7 +145,7 @@ class SqlWorkRepository:
             params["skip"] = list(skip)
         found: list[Run] = []
         keys: set[str] = set()
-        for row in self._db.execute(query, params):
+        for row in self._db.execute(query, params).all():
             run = run_from_row(row)
             if run.concurrency_key is not None:
                 if run.concurrency_key in keys:
@@ -162,7 +162,7 @@ class SqlWorkRepository:
             .order_by(runs.c.created_at, runs.c.id)
             .with_for_update()
         )
-        return [run_from_row(row) for row in self._db.execute(query)]
+        return [run_from_row(row) for row in self._db.execute(query).all()]
 
     def get_for_update(self, run_id: str) -> Run | None:
         row = self._db.execute(_RUN_FOR_UPDATE, {"b_id": run_id}).first()
@@ -229,7 +229,7 @@ class SqlWorkRepository:
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
-        return [run_from_row(row) for row in self._db.execute(query)]
+        return [run_from_row(row) for row in self._db.execute(query).all()]
 
     def next_available(self) -> datetime | None:
         # (MIN skips NULLs anyway; said, it lets ix_runs_claimable answer.)
@@ -250,7 +250,7 @@ class SqlWorkRepository:
                 "created_at": row.created_at.isoformat(),
                 "output": (row.output or {}).get("text", ""),
             }
-            for row in self._db.execute(query, params)
+            for row in self._db.execute(query, params).all()
         ]
 
     def queue_depth(self, now: datetime) -> QueueDepth:
