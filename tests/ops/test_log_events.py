@@ -176,14 +176,14 @@ def test_a_runs_life_in_the_logs_with_no_secret(
                         f"smtp={SMTP_PASSWORD} secret={SERVER_SECRET}"
                     )
 
-                original = backbeat.tasks.list_tasks
-                backbeat.tasks.list_tasks = boom  # type: ignore[method-assign]
+                original = backbeat.tasks.page_tasks
+                backbeat.tasks.page_tasks = boom  # type: ignore[method-assign]
                 try:
                     failed = client.get(
                         "/api/tasks", headers={"authorization": f"Bearer {api_key}"}
                     )
                 finally:
-                    backbeat.tasks.list_tasks = original  # type: ignore[method-assign]
+                    backbeat.tasks.page_tasks = original  # type: ignore[method-assign]
                 assert failed.status_code == 500
 
             models.script(
