@@ -28,6 +28,11 @@ def text_param(name: str, raw: str) -> str:
     return raw
 
 
+# A page's size when a request pages without saying how many (the real service's runs
+# listing answers 20), in every front door.
+DEFAULT_PAGE_SIZE = 20
+
+
 def limit_param(name: str, raw: str) -> int:
     """Coerced like the real service's `z.coerce.number().int().min(1).max(100)`."""
     text = raw.strip()

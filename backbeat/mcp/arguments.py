@@ -67,6 +67,12 @@ TaskFilter = Annotated[
     UUID | None, _as_filter(uuid_param, "task_id", "string"), _schema(_UUID_SCHEMA)
 ]
 
+PageSize = Annotated[
+    int | None,
+    _as_filter(limit_param, "limit", "number"),
+    _schema({"type": "integer", "minimum": 1, "maximum": 100}),
+]
+
 
 class GetTasksArguments(_Arguments):
     """`get_tasks`: the API's list filters (GET /api/tasks), as JSON; null means "not given"."""
@@ -75,16 +81,14 @@ class GetTasksArguments(_Arguments):
     account_id: AccountFilter = None
     artist_account_id: ArtistFilter = None
     enabled: Annotated[bool | None, _schema({"type": "boolean"})] = None
+    limit: PageSize = None  # a page at a time (without limit or cursor, every task)
+    cursor: Annotated[str | None, _schema({"type": "string"})] = None
 
 
 class ListRunsArguments(_Arguments):
     """`list_runs`: GET /api/tasks/runs without a runId."""
 
-    limit: Annotated[
-        int | None,
-        _as_filter(limit_param, "limit", "number"),
-        _schema({"type": "integer", "minimum": 1, "maximum": 100}),
-    ] = None
+    limit: PageSize = None
     account_id: AccountFilter = None
     task_id: TaskFilter = None
     status: Annotated[

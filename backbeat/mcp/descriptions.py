@@ -31,7 +31,8 @@ CREATE_TASK = (
 GET_TASKS = (
     "List the tasks of your account (or of `account_id`, an account you may act for), "
     "newest first, optionally filtered; with `id`, just that task (an empty list when it "
-    "does not exist or is not yours). Answers {status, tasks: [...]}. " + _TASK
+    "does not exist or is not yours). Answers {status, tasks: [...]}; with `limit` (or "
+    "`cursor`), one page and `next_cursor` for the next (null on the last). " + _TASK
 )
 UPDATE_TASK = (
     "Change a task. Only `id` is required; fields you leave out keep their values. "
@@ -94,6 +95,8 @@ FILTERS = {
     "account_id": "List this account's tasks instead of yours (one you may act for).",
     "artist_account_id": "Only tasks about this artist.",
     "enabled": "Only enabled (true) or paused (false) tasks.",
+    "limit": "A page of at most this many tasks (1-100); without limit or cursor, every task.",
+    "cursor": "`next_cursor` from the previous page (20 a page without limit).",
 }
 RUN_ID = {"runId": "The run's id (`run_…`), as returned by run_task_now or list_runs."}
 RUN_NOW_FIELDS = {

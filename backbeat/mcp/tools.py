@@ -25,6 +25,7 @@ from pydantic import BaseModel
 from backbeat.domain.errors import BackbeatError, InvalidInput
 from backbeat.domain.plans import PlanLimitReached
 from backbeat.edge.errors import error_body
+from backbeat.edge.params import DEFAULT_PAGE_SIZE
 from backbeat.edge.requests import (
     CancelRunRequest,
     CreateTaskRequest,
@@ -45,8 +46,6 @@ from backbeat.mcp.auth import CallerSource
 from backbeat.services.keys import Caller
 from backbeat.services.tasks import TaskView
 from backbeat.wiring import Backbeat
-
-DEFAULT_RUN_LIMIT = 20  # as GET /api/tasks/runs
 
 Handler = Callable[[Caller, dict[str, Any]], dict[str, Any]]
 
@@ -98,19 +97,24 @@ class Handlers:
 
     def get_tasks(self, caller: Caller, arguments: dict[str, Any]) -> dict[str, Any]:
         valid = validate(GetTasksArguments, arguments)
-        views = self.backbeat.tasks.list_tasks(
+        cursor = valid.cursor or None
+        paged = valid.limit is not None or cursor is not None  # as GET /api/tasks pages
+        page = self.backbeat.tasks.page_tasks(
             caller,
+            limit=(valid.limit or DEFAULT_PAGE_SIZE) if paged else None,
+            cursor=cursor,
             account_id=valid.account_id,
             task_id=valid.id,
             artist_account_id=valid.artist_account_id,
             enabled=valid.enabled,
         )
+        views = page.tasks
         # As GET /api/tasks?id=: an enabled task its owner's plan does not let run is the
         # plan's refusal; lists are never checked.
         blocked = views[0].plan_block if valid.id is not None and len(views) == 1 else None
         if blocked is not None:
             raise PlanLimitReached(blocked)
-        return _tasks(views)
+        return {**_tasks(views), "next_cursor": page.next_cursor} if paged else _tasks(views)
 
     def update_task(self, caller: Caller, arguments: dict[str, Any]) -> dict[str, Any]:
         valid = validate(UpdateTaskRequest, arguments)
@@ -148,7 +152,7 @@ class Handlers:
         valid = validate(ListRunsArguments, arguments)
         page = self.backbeat.runs.list_runs(
             caller,
-            limit=valid.limit or DEFAULT_RUN_LIMIT,
+            limit=valid.limit or DEFAULT_PAGE_SIZE,
             account_id=valid.account_id,
             task_id=valid.task_id,
             status=valid.status,

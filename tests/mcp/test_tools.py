@@ -191,3 +191,30 @@ def test_the_delivery_setting_is_editable_through_mcp(backbeat: Backbeat, alice:
     )["tasks"]
     assert updated["delivery"]["slack"] == {"webhook_url": "https://hooks.slack.com/…XYZ1"}
     assert slack not in str(updated)
+
+
+def test_get_tasks_pages_with_limit_and_cursor(backbeat: Backbeat, alice: Tenant) -> None:
+    server = server_for(backbeat, alice)
+    for number in range(5):
+        new_task(server, alice, title=f"task {number}")
+    everything = ok(call(server, "get_tasks", {}))
+    assert "next_cursor" not in everything  # Recoup's answer, unchanged
+
+    pages, arguments = [], {"limit": 2}
+    while True:
+        answer = ok(call(server, "get_tasks", arguments))
+        pages.append([task["id"] for task in answer["tasks"]])
+        if answer["next_cursor"] is None:
+            break
+        arguments = {"limit": 2, "cursor": answer["next_cursor"]}
+
+    assert [len(each) for each in pages] == [2, 2, 1]
+    assert [task_id for each in pages for task_id in each] == [
+        task["id"] for task in everything["tasks"]
+    ]
+    assert refused(call(server, "get_tasks", {"cursor": "!!"}))["message"] == (
+        "cursor is not a cursor this server gave out"
+    )
+    assert refused(call(server, "get_tasks", {"limit": 0}))["message"] == (
+        "Too small: expected number to be >=1"
+    )

@@ -13,7 +13,13 @@ from backbeat.api.auth import CallerDep, current_caller
 from backbeat.api.body import BodyDep
 from backbeat.domain.errors import NotFound
 from backbeat.edge.context import backbeat
-from backbeat.edge.params import limit_param, status_param, text_param, uuid_param
+from backbeat.edge.params import (
+    DEFAULT_PAGE_SIZE,
+    limit_param,
+    status_param,
+    text_param,
+    uuid_param,
+)
 from backbeat.edge.requests import CancelRunRequest, TriggerRunRequest
 from backbeat.edge.responses import JSON
 from backbeat.edge.serialize import run_json
@@ -29,7 +35,6 @@ RUNS_QUERY = {
     "status": status_param,
     "cursor": text_param,
 }
-DEFAULT_LIMIT = 20
 
 
 @router.get("/api/tasks/runs", **run_docs.LIST_RUNS)
@@ -44,7 +49,7 @@ def runs(request: Request, caller: CallerDep) -> Response:
         return JSON({"status": "success", "runs": [run_json(run, full=True)]})
     page = app.runs.list_runs(
         caller,
-        limit=query.get("limit", DEFAULT_LIMIT),
+        limit=query.get("limit", DEFAULT_PAGE_SIZE),
         account_id=query.get("account_id"),
         task_id=query.get("task_id"),
         status=query.get("status"),

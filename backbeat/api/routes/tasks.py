@@ -13,7 +13,7 @@ from backbeat.api.auth import CallerDep, current_caller
 from backbeat.api.body import BodyDep
 from backbeat.domain.plans import PlanLimitReached
 from backbeat.edge.context import backbeat
-from backbeat.edge.params import bool_param, limit_param, text_param, uuid_param
+from backbeat.edge.params import DEFAULT_PAGE_SIZE, bool_param, limit_param, text_param, uuid_param
 from backbeat.edge.requests import CreateTaskRequest, DeleteTaskRequest, UpdateTaskRequest
 from backbeat.edge.responses import JSON
 from backbeat.edge.serialize import task_json
@@ -30,7 +30,6 @@ LIST_QUERY = {
     "limit": limit_param,  # extension: a page at a time (without it, every task)
     "cursor": text_param,
 }
-DEFAULT_PAGE = 20  # a `cursor` without a `limit`, as /api/tasks/runs pages
 
 
 def _tasks(views: list[TaskView]) -> Response:
@@ -44,7 +43,7 @@ def list_tasks(request: Request, caller: CallerDep) -> Response:
     paged = "limit" in query or cursor is not None
     page = backbeat(request).tasks.page_tasks(
         caller,
-        limit=query.get("limit", DEFAULT_PAGE) if paged else None,
+        limit=query.get("limit", DEFAULT_PAGE_SIZE) if paged else None,
         cursor=cursor,
         account_id=query.get("account_id"),
         task_id=query.get("id"),
