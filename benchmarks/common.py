@@ -7,8 +7,11 @@ from __future__ import annotations
 import math
 import os
 import random
+import subprocess
+import sys
 import tempfile
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +24,8 @@ from backbeat.testing.databases import migrate, throwaway_postgres
 from backbeat.wiring import Backbeat
 
 SECRET = "benchmark-secret-" + "x" * 40
+REPO = Path(__file__).resolve().parent.parent
+STARTUP_TIMEOUT = 120.0  # several interpreters importing the app at once on a busy machine
 PG_ADMIN_URL = os.environ.get(
     "BACKBEAT_BENCH_PG_URL",
     os.environ.get("BACKBEAT_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"),
@@ -119,6 +124,37 @@ def create_tasks(backbeat: Backbeat, tenant: Tenant, count: int, rng: random.Ran
     return created
 
 
+# --- Worker processes ----------------------------------------------------------------------
+
+
+def clean_env() -> dict[str, str]:
+    """This environment without any BACKBEAT_* setting: a child configured by the script."""
+    return {key: value for key, value in os.environ.items() if not key.startswith("BACKBEAT_")}
+
+
+def start_worker_process(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """`backbeat worker` with `env`, its output to `log`."""
+    with log.open("wb") as sink:
+        command = [sys.executable, "-m", "backbeat", "worker"]
+        return subprocess.Popen(command, cwd=REPO, env=env, stdout=sink, stderr=sink)
+
+
+def wait_for(
+    condition: Callable[[], bool],
+    worker: subprocess.Popen[bytes],
+    what: str,
+    timeout: float = STARTUP_TIMEOUT,
+) -> None:
+    """Until `condition` holds; raises if the worker exits first or `timeout` passes."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if worker.poll() is not None:
+            raise RuntimeError(f"the worker exited ({worker.returncode}) waiting for {what}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
 # --- /proc ---------------------------------------------------------------------------------
 
 
@@ -130,6 +166,26 @@ def process_cpu_seconds(pid: int) -> float | None:
     except OSError:
         return None
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def postgres_cpu_seconds() -> float | None:
+    """CPU of the PostgreSQL server on this machine: its live processes, plus the children
+    the postmaster has reaped (a backend's CPU moves into its parent's cutime when it exits),
+    so closed connections still count. None when PostgreSQL is not visible in /proc."""
+    total, seen = 0, False
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            text = (entry / "stat").read_text()
+        except OSError:
+            continue
+        if text[text.find("(") + 1 : text.rfind(")")] != "postgres":
+            continue
+        fields = text.rpartition(")")[2].split()
+        total += sum(int(value) for value in fields[11:15])  # utime stime cutime cstime
+        seen = True
+    return total / os.sysconf("SC_CLK_TCK") if seen else None
 
 
 def machine_cpu() -> tuple[int, int] | None:

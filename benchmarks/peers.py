@@ -37,14 +37,20 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from subprocess import PIPE
 from typing import Any
 
 import psycopg
 
 from backbeat.testing.databases import libpq, throwaway_postgres
-from common import PG_ADMIN_URL, fmt, machine_cpu, percent, process_cpu_seconds
+from common import (
+    PG_ADMIN_URL,
+    fmt,
+    machine_cpu,
+    percent,
+    postgres_cpu_seconds,
+    process_cpu_seconds,
+)
 
 INSTALL = (
     "UV_PROJECT_ENVIRONMENT=$PWD/.venv .tools/bin/uv sync --frozen --inexact --group bench "
@@ -215,22 +221,6 @@ def worker_process(conninfo: str, concurrency: int) -> None:
             await app.run_worker_async(concurrency=concurrency, wait=True)
 
     asyncio.run(work())
-
-
-def postgres_cpu_seconds() -> float | None:
-    """CPU of the whole PostgreSQL server on this machine, reaped backends included (as
-    benchmarks/worker.py takes it); None when it is not visible in /proc."""
-    total, seen = 0, False
-    for entry in Path("/proc").iterdir():
-        try:
-            text = (entry / "stat").read_text() if entry.name.isdigit() else ""
-        except OSError:
-            continue
-        if text[text.find("(") + 1 : text.rfind(")")] != "postgres":
-            continue
-        total += sum(int(value) for value in text.rpartition(")")[2].split()[11:15])
-        seen = True
-    return total / os.sysconf("SC_CLK_TCK") if seen else None
 
 
 @dataclass

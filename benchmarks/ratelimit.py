@@ -28,23 +28,27 @@ counted. A benchmark, not a test: nothing is asserted about time.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
-import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from backbeat.config import Settings
 from backbeat.wiring import build
-from common import SECRET, database, make_tenant
+from common import (
+    REPO,
+    SECRET,
+    clean_env,
+    database,
+    make_tenant,
+    start_worker_process,
+    wait_for,
+)
 from worker_db import count_ended, create_tasks, engine_for, load_attempts, queue_runs
 
-REPO = Path(__file__).resolve().parent.parent
-STARTUP_TIMEOUT = 120.0
 MODES = ("settings", "headers")
 
 
@@ -82,10 +86,6 @@ class Outcome:
     @property
     def ratio(self) -> float:
         return self.drain / self.allowed if self.allowed else float("nan")
-
-
-def clean_env() -> dict[str, str]:
-    return {key: value for key, value in os.environ.items() if not key.startswith("BACKBEAT_")}
 
 
 @contextmanager
@@ -138,22 +138,15 @@ def _one_mode(url: str, mode: str, limit: Limit, directory: Path) -> Outcome:
     log = directory / f"ratelimit-worker-{mode}.log"
     with model_server(limit, directory / f"ratelimit-models-{mode}.log") as model_url:
         env["BACKBEAT_ANTHROPIC_BASE_URL"] = model_url
-        with log.open("wb") as sink:
-            worker = subprocess.Popen(
-                [sys.executable, "-m", "backbeat", "worker"],
-                cwd=REPO,
-                env=env,
-                stdout=sink,
-                stderr=sink,
-            )
+        worker = start_worker_process(env, log)
         try:
             tenant = make_tenant(backbeat, f"ratelimit-{mode}@example.com")
             tasks = create_tasks(backbeat, tenant, limit.runs)
             started = '"worker.started"'
-            _wait(lambda: started in log.read_text(errors="replace"), worker, "the worker")
+            wait_for(lambda: started in log.read_text(errors="replace"), worker, "the worker")
             queued_at, run_ids = queue_runs(backbeat, tasks, limit.runs)
             with engine_for(url) as engine:
-                _wait(
+                wait_for(
                     lambda: count_ended(engine) >= limit.runs,
                     worker,
                     "every run to end",
@@ -181,21 +174,6 @@ def _one_mode(url: str, mode: str, limit: Limit, directory: Path) -> Outcome:
         refused=int(stats["rate_limited"]),
         tokens=int(stats["tokens"]),
     )
-
-
-def _wait(
-    condition: Callable[[], bool],
-    worker: subprocess.Popen[bytes],
-    what: str,
-    timeout: float = STARTUP_TIMEOUT,
-) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if worker.poll() is not None:
-            raise RuntimeError(f"the worker exited ({worker.returncode}) waiting for {what}")
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"timed out waiting for {what}")
-        time.sleep(0.1)
 
 
 def report_one(outcome: Outcome) -> None:

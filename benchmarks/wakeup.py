@@ -17,12 +17,8 @@ or the poll, and the claim. Printed: p50, p90, p99 and max per mode.
 
 from __future__ import annotations
 
-import os
 import random
-import subprocess
-import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,11 +28,17 @@ from backbeat.config import Settings
 from backbeat.store.tables import attempts, runs
 from backbeat.testing.fake_models import FakeModelServer
 from backbeat.wiring import build
-from common import SECRET, database, make_tenant, percentile
+from common import (
+    SECRET,
+    clean_env,
+    database,
+    make_tenant,
+    percentile,
+    start_worker_process,
+    wait_for,
+)
 from worker_db import count_ended, create_tasks, engine_for
 
-REPO = Path(__file__).resolve().parent.parent
-STARTUP_TIMEOUT = 120.0
 GAPS = (0.02, 0.2)  # seconds between two runs queued, uniform
 WARMUP = 10  # runs first, not measured
 
@@ -68,8 +70,7 @@ def measure(count: int, poll: float, directory: Path) -> list[Mode]:
 def _one_mode(
     url: str, model_url: str, listen: bool, poll: float, count: int, log: Path
 ) -> list[float]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("BACKBEAT_")}
-    env |= {
+    env = clean_env() | {
         "PYTHONUNBUFFERED": "1",
         "BACKBEAT_DATABASE_URL": url,
         "BACKBEAT_SECRET_KEY": SECRET,
@@ -81,33 +82,26 @@ def _one_mode(
         "BACKBEAT_LOG_LEVEL": "INFO",
     }
     backbeat = build(Settings(database_url=url, secret_key=SECRET))
-    with log.open("wb") as sink:
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "backbeat", "worker"],
-            cwd=REPO,
-            env=env,
-            stdout=sink,
-            stderr=sink,
-        )
+    worker = start_worker_process(env, log)
     try:
         tenant = make_tenant(backbeat, f"wakeup-{listen}@example.com")
         tasks = create_tasks(backbeat, tenant, WARMUP + count)
         ready = '"worker.listening"' if listen else '"worker.started"'
-        _wait(lambda: ready in log.read_text(errors="replace"), worker, "the worker to start")
+        wait_for(lambda: ready in log.read_text(errors="replace"), worker, "the worker to start")
         with engine_for(url) as engine:
             ended = count_ended(engine)  # the previous mode's
             # Warm-up, not measured: the first runs of a worker pay for its first connections
             # and model client, during which its loop looks at nothing.
             for task in tasks[:WARMUP]:
                 backbeat.runs.trigger(tenant.caller, task.id)
-            _wait(lambda: count_ended(engine) >= ended + WARMUP, worker, "the warm-up")
+            wait_for(lambda: count_ended(engine) >= ended + WARMUP, worker, "the warm-up")
             rng = random.Random(16)
             run_ids: list[str] = []
             for task in tasks[WARMUP:]:
                 time.sleep(rng.uniform(*GAPS))
                 run_ids.append(backbeat.runs.trigger(tenant.caller, task.id).id)
             target = ended + WARMUP + count
-            _wait(lambda: count_ended(engine) >= target, worker, "every run to end")
+            wait_for(lambda: count_ended(engine) >= target, worker, "every run to end")
             query = (
                 select(runs.c.created_at, attempts.c.started_at)
                 .join(attempts, attempts.c.run_id == runs.c.id)
@@ -122,16 +116,6 @@ def _one_mode(
     assert len(rows) == count, f"{len(rows)} first attempts for {count} runs"
     ordered = sorted(rows)  # by created_at: the order queued
     return [(started - created).total_seconds() for created, started in ordered]
-
-
-def _wait(condition: Callable[[], bool], worker: subprocess.Popen[bytes], what: str) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    while not condition():
-        if worker.poll() is not None:
-            raise RuntimeError(f"the worker exited ({worker.returncode}) waiting for {what}")
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def report(modes: list[Mode], poll: float) -> None:

@@ -129,12 +129,14 @@ from common import (
     PG_ADMIN_URL,
     SECRET,
     Tenant,
+    clean_env,
     database,
     fmt,
     machine_cpu,
     make_tenant,
     percent,
     percentile,
+    postgres_cpu_seconds,
     process_cpu_seconds,
 )
 from worker_db import (
@@ -164,26 +166,6 @@ DB_STEPS = ("claim", "context", "finish")
 # --- Processes -------------------------------------------------------------------------------
 
 
-def postgres_cpu_seconds() -> float | None:
-    """CPU of the PostgreSQL server on this machine: its live processes, plus the children
-    the postmaster has reaped (a backend's CPU moves into its parent's cutime when it exits),
-    so closed connections still count. None when PostgreSQL is not visible in /proc."""
-    total, seen = 0, False
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            text = (entry / "stat").read_text()
-        except OSError:
-            continue
-        if text[text.find("(") + 1 : text.rfind(")")] != "postgres":
-            continue
-        fields = text.rpartition(")")[2].split()
-        total += sum(int(value) for value in fields[11:15])  # utime stime cutime cstime
-        seen = True
-    return total / os.sysconf("SC_CLK_TCK") if seen else None
-
-
 @dataclass
 class Child:
     name: str
@@ -210,10 +192,6 @@ class Child:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-
-
-def clean_env() -> dict[str, str]:
-    return {key: value for key, value in os.environ.items() if not key.startswith("BACKBEAT_")}
 
 
 @contextmanager
