@@ -33,6 +33,14 @@ def text_param(name: str, raw: str) -> str:
 DEFAULT_PAGE_SIZE = 20
 
 
+def task_page_size(limit: int | None, cursor: str | None) -> int | None:
+    """How many tasks a listing answers: None (every task, as Recoup lists them) unless it
+    asks for a page, by `limit` or by a `cursor` (then DEFAULT_PAGE_SIZE without a limit)."""
+    if limit is None and cursor is None:
+        return None
+    return DEFAULT_PAGE_SIZE if limit is None else limit
+
+
 def limit_param(name: str, raw: str) -> int:
     """Coerced like the real service's `z.coerce.number().int().min(1).max(100)`."""
     text = raw.strip()

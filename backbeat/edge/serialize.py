@@ -11,7 +11,7 @@ from backbeat.domain.clock import iso_utc
 from backbeat.domain.deliveries import email_subject, run_output
 from backbeat.domain.models import Attempt, Run, Task
 from backbeat.edge.delivery import delivery_json
-from backbeat.services.tasks import TaskView
+from backbeat.services.tasks import TaskPage, TaskView
 
 ENVIRONMENT = {"id": "backbeat", "name": "production", "user": None}
 
@@ -53,6 +53,16 @@ def task_json(view: TaskView) -> dict[str, Any]:
         "max_output_tokens": task.agent.max_output_tokens,
         "model_timeout_seconds": task.agent.model_timeout_seconds,
     }
+
+
+def tasks_body(views: list[TaskView]) -> dict[str, Any]:
+    return {"status": "success", "tasks": [task_json(view) for view in views]}
+
+
+def task_page_body(page: TaskPage, *, paged: bool) -> dict[str, Any]:
+    """A listing's answer: with `next_cursor` when the request asked for a page."""
+    body = tasks_body(page.tasks)
+    return {**body, "next_cursor": page.next_cursor} if paged else body
 
 
 def run_json(run: Run, *, full: bool, named: bool = True) -> dict[str, Any]:

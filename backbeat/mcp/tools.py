@@ -25,7 +25,7 @@ from pydantic import BaseModel
 from backbeat.domain.errors import BackbeatError, InvalidInput
 from backbeat.domain.plans import PlanLimitReached
 from backbeat.edge.errors import error_body
-from backbeat.edge.params import DEFAULT_PAGE_SIZE
+from backbeat.edge.params import DEFAULT_PAGE_SIZE, task_page_size
 from backbeat.edge.requests import (
     CancelRunRequest,
     CreateTaskRequest,
@@ -33,7 +33,7 @@ from backbeat.edge.requests import (
     TriggerRunRequest,
     UpdateTaskRequest,
 )
-from backbeat.edge.serialize import run_json, task_json
+from backbeat.edge.serialize import run_json, task_page_body, tasks_body
 from backbeat.edge.validation import validate
 from backbeat.mcp import descriptions as text
 from backbeat.mcp.arguments import (
@@ -44,7 +44,6 @@ from backbeat.mcp.arguments import (
 )
 from backbeat.mcp.auth import CallerSource
 from backbeat.services.keys import Caller
-from backbeat.services.tasks import TaskView
 from backbeat.wiring import Backbeat
 
 Handler = Callable[[Caller, dict[str, Any]], dict[str, Any]]
@@ -81,10 +80,6 @@ def _uuid(value: str | None) -> UUID | None:
     return None if value is None else UUID(value)
 
 
-def _tasks(views: list[TaskView]) -> dict[str, Any]:
-    return {"status": "success", "tasks": [task_json(view) for view in views]}
-
-
 @dataclass(frozen=True)
 class Handlers:
     """What each tool does, as the API's routes do it."""
@@ -93,15 +88,15 @@ class Handlers:
 
     def create_task(self, caller: Caller, arguments: dict[str, Any]) -> dict[str, Any]:
         valid = validate(CreateTaskRequest, arguments)
-        return _tasks([self.backbeat.tasks.create(caller, valid.draft())])
+        return tasks_body([self.backbeat.tasks.create(caller, valid.draft())])
 
     def get_tasks(self, caller: Caller, arguments: dict[str, Any]) -> dict[str, Any]:
         valid = validate(GetTasksArguments, arguments)
         cursor = valid.cursor or None
-        paged = valid.limit is not None or cursor is not None  # as GET /api/tasks pages
+        size = task_page_size(valid.limit, cursor)  # as GET /api/tasks pages
         page = self.backbeat.tasks.page_tasks(
             caller,
-            limit=(valid.limit or DEFAULT_PAGE_SIZE) if paged else None,
+            limit=size,
             cursor=cursor,
             account_id=valid.account_id,
             task_id=valid.id,
@@ -114,14 +109,14 @@ class Handlers:
         blocked = views[0].plan_block if valid.id is not None and len(views) == 1 else None
         if blocked is not None:
             raise PlanLimitReached(blocked)
-        return {**_tasks(views), "next_cursor": page.next_cursor} if paged else _tasks(views)
+        return task_page_body(page, paged=size is not None)
 
     def update_task(self, caller: Caller, arguments: dict[str, Any]) -> dict[str, Any]:
         valid = validate(UpdateTaskRequest, arguments)
         view = self.backbeat.tasks.update(
             caller, UUID(valid.id), valid.patch(), account_id=_uuid(valid.account_id)
         )
-        return _tasks([view])
+        return tasks_body([view])
 
     def delete_task(self, caller: Caller, arguments: dict[str, Any]) -> dict[str, Any]:
         valid = validate(DeleteTaskRequest, arguments)

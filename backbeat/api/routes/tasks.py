@@ -13,10 +13,10 @@ from backbeat.api.auth import CallerDep, current_caller
 from backbeat.api.body import BodyDep
 from backbeat.domain.plans import PlanLimitReached
 from backbeat.edge.context import backbeat
-from backbeat.edge.params import DEFAULT_PAGE_SIZE, bool_param, limit_param, text_param, uuid_param
+from backbeat.edge.params import bool_param, limit_param, task_page_size, text_param, uuid_param
 from backbeat.edge.requests import CreateTaskRequest, DeleteTaskRequest, UpdateTaskRequest
 from backbeat.edge.responses import JSON
-from backbeat.edge.serialize import task_json
+from backbeat.edge.serialize import task_page_body, tasks_body
 from backbeat.edge.validation import parse_query, validate
 from backbeat.services.tasks import TaskView
 
@@ -33,17 +33,17 @@ LIST_QUERY = {
 
 
 def _tasks(views: list[TaskView]) -> Response:
-    return JSON({"status": "success", "tasks": [task_json(view) for view in views]})
+    return JSON(tasks_body(views))
 
 
 @router.get("/api/tasks", **docs.LIST_TASKS)
 def list_tasks(request: Request, caller: CallerDep) -> Response:
     query = parse_query(request.query_params.multi_items(), LIST_QUERY)
     cursor = query.get("cursor") or None
-    paged = "limit" in query or cursor is not None
+    size = task_page_size(query.get("limit"), cursor)
     page = backbeat(request).tasks.page_tasks(
         caller,
-        limit=query.get("limit", DEFAULT_PAGE_SIZE) if paged else None,
+        limit=size,
         cursor=cursor,
         account_id=query.get("account_id"),
         task_id=query.get("id"),
@@ -56,10 +56,7 @@ def list_tasks(request: Request, caller: CallerDep) -> Response:
     blocked = views[0].plan_block if query.get("id") is not None and len(views) == 1 else None
     if blocked is not None:
         raise PlanLimitReached(blocked)
-    if paged:
-        body = {"status": "success", "tasks": [task_json(view) for view in views]}
-        return JSON({**body, "next_cursor": page.next_cursor})
-    return _tasks(views)
+    return JSON(task_page_body(page, paged=size is not None))
 
 
 @router.post("/api/tasks", **docs.CREATE_TASK)
