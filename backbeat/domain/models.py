@@ -88,6 +88,14 @@ class Task:
     def is_active(self) -> bool:
         return self.enabled is not False
 
+    def recipient_scope(self, account_id: UUID) -> list[UUID] | None:
+        """The organizations whose members a run of this task for `account_id` may email
+        (for `team_emails`): its scope_organization_ids, None (all of the owner's team)
+        when it has none; [] (the owner alone) when the task is not that account's."""
+        if self.account_id != account_id:
+            return []
+        return None if self.scope_organization_ids is None else list(self.scope_organization_ids)
+
     def parsed_schedule(self) -> Schedule:
         return Schedule.parse(self.schedule, self.timezone)
 

@@ -58,12 +58,6 @@ class AccountRepository(Protocol):
         of `organizations`, when given), lower case."""
         ...
 
-    def run_recipients(self, account_id: UUID, task_id: UUID | None) -> set[str]:
-        """Whom a run of this account's task may email: `team_emails` within the task's
-        scope_organization_ids (all of the team when NULL); the owner alone when the task
-        is gone or is not this account's."""
-        ...
-
     def artist_usable_by(
         self, artist_id: UUID, account_id: UUID, *, organizations: Sequence[UUID] | None = None
     ) -> bool:

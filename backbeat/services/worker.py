@@ -295,15 +295,17 @@ class WorkQueue:
                 else uow.accounts.get_artist(run.artist_account_id)
             )
             owner = uow.accounts.get(run.account_id)
+            task = None if run.task_id is None else uow.tasks.get(run.task_id)
             # The owner's team, narrowed to the organizations the task was made through when
-            # someone acting for the owner made it (services.access).
-            team = uow.accounts.run_recipients(run.account_id, run.task_id)
+            # someone acting for the owner made it (services.access); the owner alone when
+            # the task is gone.
+            scope = [] if task is None else task.recipient_scope(run.account_id)
+            team = uow.accounts.team_emails(run.account_id, scope)
             earlier = (
                 []
                 if run.task_id is None
                 else uow.work.previous_outputs(run.task_id, run.created_at, previous)
             )
-            task = None if run.task_id is None else uow.tasks.get(run.task_id)
             compares, last = self._last_report(uow, run, task)
             monthly_left = self._monthly_left(uow, run)
         return RunContext(

@@ -32,7 +32,6 @@ from backbeat.store.tables import (
     dashboard_sessions,
     organization_members,
     organizations,
-    tasks,
 )
 
 
@@ -71,9 +70,6 @@ def _team_emails(*, within: bool) -> CompoundSelect[tuple[str]]:
 _OWN_EMAIL = select(accounts.c.email).where(accounts.c.id == bindparam("b_account_id"))
 _TEAM_EMAILS = _team_emails(within=False)
 _TEAM_EMAILS_WITHIN = _team_emails(within=True)
-_TASK_SCOPE = select(tasks.c.scope_organization_ids).where(
-    tasks.c.id == bindparam("b_task_id"), tasks.c.account_id == bindparam("b_account_id")
-)
 
 
 class SqlAccountRepository:
@@ -203,16 +199,6 @@ class SqlAccountRepository:
             params = {"b_account_id": account_id, "organizations": list(organizations)}
             rows = self._db.execute(_TEAM_EMAILS_WITHIN, params)
         return {row.email.lower() for row in rows if row.email}
-
-    def run_recipients(self, account_id: UUID, task_id: UUID | None) -> set[str]:
-        scope: list[UUID] | None = []  # no such task of this account: the owner alone
-        if task_id is not None:
-            params = {"b_task_id": task_id, "b_account_id": account_id}
-            row = self._db.execute(_TASK_SCOPE, params).first()
-            if row is not None:
-                raw = row.scope_organization_ids
-                scope = None if raw is None else [UUID(each) for each in raw]
-        return self.team_emails(account_id, scope)
 
     def artist_names(self, artist_ids: Iterable[UUID]) -> dict[UUID, str]:
         ids = list(set(artist_ids))

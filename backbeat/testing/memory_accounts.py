@@ -114,14 +114,6 @@ class MemoryAccountRepository:
         emails = (tables.accounts[each].email for each in members if each in tables.accounts)
         return {email.lower() for email in emails if email}
 
-    def run_recipients(self, account_id: UUID, task_id: UUID | None) -> set[str]:
-        scope: list[UUID] | None = []  # no such task of this account: the owner alone
-        task = None if task_id is None else self._tx.read().tasks.get(task_id)
-        if task is not None and task.account_id == account_id:
-            raw = task.scope_organization_ids
-            scope = None if raw is None else list(raw)
-        return self.team_emails(account_id, scope)
-
     def artist_usable_by(
         self, artist_id: UUID, account_id: UUID, *, organizations: Sequence[UUID] | None = None
     ) -> bool:

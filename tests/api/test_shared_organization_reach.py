@@ -15,6 +15,7 @@ from starlette.testclient import TestClient
 from backbeat.wiring import Backbeat
 from tests.api.helpers import assert_error, list_tasks, task_body
 from tests.conftest import Tenant, make_tenant
+from tests.contract.test_reach_store import run_recipients
 
 ARTIST_DENIED = "Access denied to specified artist_account_id"
 
@@ -195,8 +196,8 @@ class TestScope:
         carols = _created(client, orgs.carol, task_body(orgs.carol))
 
         with backbeat.uow() as uow:
-            for_scoped = uow.accounts.run_recipients(orgs.carol.account_id, UUID(scoped["id"]))
-            for_carols = uow.accounts.run_recipients(orgs.carol.account_id, UUID(carols["id"]))
+            for_scoped = run_recipients(uow, orgs.carol.account_id, UUID(scoped["id"]))
+            for_carols = run_recipients(uow, orgs.carol.account_id, UUID(carols["id"]))
 
         assert for_scoped == {"carol@example.com", "alice@example.com"}
         assert for_carols == {"carol@example.com", "alice@example.com", "dave@label.example"}
