@@ -13,6 +13,7 @@ from uuid import UUID
 from pydantic import SecretStr
 
 from backbeat.agents.routing import Providers
+from backbeat.agents.tools.mcp_tools import McpToolbox
 from backbeat.agents.tools.registry import TOOLS
 from backbeat.domain.failures import RetryPolicy
 from backbeat.domain.models import Run
@@ -84,6 +85,7 @@ def make_harness(
     lease: timedelta = timedelta(seconds=30),
     concurrency: int = 4,
     grace: float = 5.0,
+    mcp: McpToolbox | None = None,
     **settings: Any,
 ) -> Harness:
     provider = provider or ScriptedProvider()
@@ -114,6 +116,7 @@ def make_harness(
         fetcher=StaticFetcher(),
         outbox=outbox,
         metrics=backbeat.metrics,
+        mcp=mcp,
     )
     worker = Worker(
         queue,

@@ -8,36 +8,23 @@ the run is an error the model sees; output is capped; a secret header never show
 from __future__ import annotations
 
 import asyncio
-import random
 from collections.abc import Iterator, Mapping
-from datetime import timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
-from pydantic import SecretStr
 
 from backbeat.agents.base import ToolResultsMessage
-from backbeat.agents.routing import Providers
 from backbeat.agents.tools.mcp_client import SdkMcpClient
 from backbeat.agents.tools.mcp_tools import McpToolbox
-from backbeat.agents.tools.registry import TOOLS
-from backbeat.domain.failures import RetryPolicy
 from backbeat.domain.mcp_servers import McpServer
 from backbeat.domain.models import Run
 from backbeat.domain.runs import RunStatus
 from backbeat.ops import logs
-from backbeat.services.worker import WorkQueue
 from backbeat.testing import FakeClock
 from backbeat.testing.fake_provider import ScriptedProvider, reply, tool_call
-from backbeat.testing.fake_tools import RecordingMailer, StaticFetcher
 from backbeat.testing.mcp_charts import ChartsServer, stdio_command
-from backbeat.wiring import Backbeat, build_worker, make_outbox
-from backbeat.worker.executor import Executor
-from backbeat.worker.loop import Worker
-from backbeat.worker.outbox import OutboxSender
-from backbeat.worker.slack import SlackPoster
-from backbeat.worker.webhooks import WebhookPoster
+from backbeat.wiring import Backbeat, build_worker
 from tests.conftest import Tenant
 from tests.worker.harness import Harness, make_harness, run
 
@@ -49,17 +36,8 @@ TOKEN = "mcp-secret-token-7f3a9c"
 def mcp_harness(
     backbeat: Backbeat, clock: FakeClock, provider: ScriptedProvider, **mcp: Any
 ) -> Harness:
-    """A worker (as tests.worker.harness makes one) with tools from MCP servers."""
-    config = backbeat.settings.model_copy(update={"anthropic_api_key": SecretStr("sk-test")})
-    queue = WorkQueue(
-        backbeat.uow,
-        clock,
-        lease=timedelta(seconds=30),
-        retry=RetryPolicy(),
-        rng=random.Random(7),
-        metrics=backbeat.metrics,
-        box=backbeat.box,
-    )
+    """A worker (tests.worker.harness's, with the Worker's own concurrency and grace) with
+    tools from MCP servers."""
 
     async def servers(
         account_id: UUID, names: list[str], scope: tuple[UUID, ...] | None
@@ -71,26 +49,7 @@ def mcp_harness(
         servers,
         max_output_chars=mcp.get("cap", 20_000),
     )
-    mailer = RecordingMailer()
-    outbox = OutboxSender(
-        make_outbox(backbeat, config, timedelta(seconds=10)),
-        mailer,
-        WebhookPoster(allow_private=True, timeout_seconds=5),
-        SlackPoster(allow_private=True, timeout_seconds=5),
-    )
-    executor = Executor(
-        queue,
-        Providers(config, preset={"anthropic": provider}),
-        config,
-        clock,
-        tools=TOOLS,
-        fetcher=StaticFetcher(),
-        outbox=outbox,
-        metrics=backbeat.metrics,
-        mcp=toolbox,
-    )
-    worker = Worker(queue, executor, worker_id="test-worker", poll_seconds=0.02)
-    return Harness(backbeat, clock, provider, mailer, queue, worker, outbox)
+    return make_harness(backbeat, clock, provider, concurrency=10, grace=30.0, mcp=toolbox)
 
 
 def finished(h: Harness, tenant: Tenant, task: UUID) -> Run:
